@@ -1,0 +1,37 @@
+"""otdist: optimal-transport distances and divergences behind one API.
+
+>>> import otdist
+>>> otdist.wasserstein([0.0, 1.0, 3.0], [5.0, 6.0, 8.0])
+5.0
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from ._results import TransportResult
+from .api import distance, js, js_distance, kl, transport, wasserstein
+from .exceptions import ConvergenceWarning
+
+__version__ = "0.1.0"
+
+# Sub-packages that import torch are loaded on first attribute access.
+_LAZY_SUBMODULES = ("neural", "wgan", "experiments", "cost", "solvers", "divergences")
+
+__all__ = [
+    "ConvergenceWarning",
+    "TransportResult",
+    "__version__",
+    "distance",
+    "js",
+    "js_distance",
+    "kl",
+    "transport",
+    "wasserstein",
+]
+
+
+def __getattr__(name: str):
+    if name in _LAZY_SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'otdist' has no attribute {name!r}")

@@ -1,0 +1,249 @@
+"""Every check of user input, written once.
+
+Each error message says what was expected, what was received and how to fix it.
+Solvers never validate: the API layer calls these functions first.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any, Iterable
+
+import numpy as np
+
+from ._backend import is_torch, to_torch
+
+_REAL_KINDS = "biuf"
+
+
+def _first_bad_index(mask: np.ndarray) -> tuple[int, ...]:
+    flat = int(np.flatnonzero(mask.ravel())[0])
+    return tuple(int(i) for i in np.unravel_index(flat, mask.shape))
+
+
+def _fmt_index(index: tuple[int, ...]) -> str:
+    return str(index[0]) if len(index) == 1 else str(index)
+
+
+def as_real_array(x: Any, name: str):
+    """``x`` as a float64 NumPy array or a floating torch tensor.
+
+    Raises TypeError for non-numeric input (strings, objects, complex numbers)
+    and ValueError for ragged nested lists, NaN or infinity.
+    """
+    if x is None:
+        raise TypeError(f"{name} must be an array of real numbers; got None.")
+    if is_torch(x):
+        import torch
+
+        if x.is_complex():
+            raise TypeError(
+                f"{name} must contain real numbers; got a complex tensor ({x.dtype}). "
+                "Pass x.real or x.abs() explicitly."
+            )
+        if not x.is_floating_point():
+            x = x.to(torch.get_default_dtype())
+        arr = x
+    else:
+        if isinstance(x, (str, bytes)):
+            raise TypeError(f"{name} must be an array of real numbers; got a {type(x).__name__}.")
+        try:
+            arr = np.asarray(x)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(
+                f"{name} must be a rectangular array of real numbers; could not convert it ({exc}). "
+                "Check that every row has the same length."
+            ) from None
+        if arr.dtype.kind not in _REAL_KINDS:
+            raise TypeError(
+                f"{name} must contain real numbers; got dtype {arr.dtype}. "
+                "Convert it with np.asarray(values, dtype=float)."
+            )
+        arr = arr.astype(np.float64, copy=False)
+    check_finite(arr, name)
+    return arr
+
+
+def check_finite(arr, name: str) -> None:
+    if is_torch(arr):
+        import torch
+
+        if bool(torch.isfinite(arr).all()):
+            return
+        mask = ~torch.isfinite(arr.detach()).cpu().numpy()
+        values = arr.detach().cpu().numpy()
+    else:
+        finite = np.isfinite(arr)
+        if finite.all():
+            return
+        mask, values = ~finite, arr
+    index = _first_bad_index(mask)
+    raise ValueError(
+        f"{name} must be finite; got {values[index]} at index {_fmt_index(index)} "
+        f"({int(mask.sum())} non-finite entries). Remove or impute NaN/inf values first."
+    )
+
+
+def as_points(x: Any, name: str):
+    """Samples as a 2-D ``(n, d)`` array; a 1-D input is ``n`` points on the line."""
+    arr = as_real_array(x, name)
+    if arr.ndim == 0:
+        raise ValueError(
+            f"{name} must be a 1-D array of values or a 2-D (n, d) array of points; got a scalar. "
+            "Wrap it in a list: [value]."
+        )
+    if arr.ndim > 2:
+        raise ValueError(
+            f"{name} must be a 1-D array of values or a 2-D (n, d) array of points; "
+            f"got shape {tuple(arr.shape)}. Reshape it to (n, d)."
+        )
+    if arr.shape[0] == 0 or (arr.ndim == 2 and arr.shape[1] == 0):
+        raise ValueError(
+            f"{name} must contain at least one point; got shape {tuple(arr.shape)}. "
+            "Pass a non-empty sample."
+        )
+    return arr.reshape(-1, 1) if arr.ndim == 1 else arr
+
+
+def check_same_dim(x, y, names: tuple[str, str] = ("u_values", "v_values")) -> None:
+    if x.shape[1] != y.shape[1]:
+        raise ValueError(
+            f"{names[0]} and {names[1]} must have the same number of columns (dimension d); "
+            f"got {x.shape[1]} and {y.shape[1]}. Both samples must live in the same space."
+        )
+
+
+def as_weights(w: Any, n: int, name: str, values_name: str, like=None):
+    """Non-negative weights of length ``n``, normalised to sum to one.
+
+    ``None`` gives uniform weights. With ``like`` a torch tensor the result is a
+    tensor of its dtype and device.
+    """
+    if w is None:
+        uniform = np.full(n, 1.0 / n)
+        return to_torch(uniform, like) if like is not None and is_torch(like) else uniform
+    arr = as_real_array(w, name)
+    if arr.ndim != 1 or arr.shape[0] != n:
+        raise ValueError(
+            f"{name} must be a 1-D array with one weight per point of {values_name} (length {n}); "
+            f"got shape {tuple(arr.shape)}. Pass one non-negative weight per point."
+        )
+    values = arr.detach().cpu().numpy() if is_torch(arr) else arr
+    if (values < 0).any():
+        index = int(np.flatnonzero(values < 0)[0])
+        raise ValueError(
+            f"{name} must be non-negative; got min {values.min():g} at index {index}. "
+            "Pass a probability vector (or any non-negative masses) or omit the weights."
+        )
+    total = float(values.sum())
+    if total <= 0:
+        raise ValueError(
+            f"{name} must have a positive sum; got all zeros. "
+            "Give at least one point a positive weight or omit the weights."
+        )
+    if like is not None and is_torch(like) and not is_torch(arr):
+        arr = to_torch(arr, like)
+    return arr / total
+
+
+def as_histogram(p: Any, name: str, *, estimator_hint: str):
+    """A probability vector: 1-D, non-negative, positive sum; returned normalised."""
+    arr = as_real_array(p, name)
+    if arr.ndim != 1:
+        raise ValueError(
+            f"{name} must be a 1-D probability vector (histogram on a shared support); "
+            f"got an array of shape {tuple(arr.shape)}. For samples (points), use {estimator_hint}."
+        )
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} must be a non-empty probability vector; got length 0.")
+    values = arr.detach().cpu().numpy() if is_torch(arr) else arr
+    if (values < 0).any():
+        index = int(np.flatnonzero(values < 0)[0])
+        raise ValueError(
+            f"{name} must be a probability vector with non-negative entries; got {values[index]:g} "
+            f"at index {index}. This looks like raw samples, not a histogram: use {estimator_hint}."
+        )
+    total = float(values.sum())
+    if total <= 0:
+        raise ValueError(
+            f"{name} must have a positive sum; got all zeros. Pass a probability vector."
+        )
+    return arr / total
+
+
+def check_same_length(p, q, names: tuple[str, str]) -> None:
+    if p.shape[0] != q.shape[0]:
+        raise ValueError(
+            f"{names[0]} and {names[1]} must be histograms on the same support (equal length); "
+            f"got lengths {p.shape[0]} and {q.shape[0]}. Bin both on the same grid first."
+        )
+
+
+def check_order(p: Any) -> float:
+    """The order p of W_p: a real number >= 1."""
+    if isinstance(p, bool) or not isinstance(p, numbers.Real):
+        raise TypeError(f"p must be a real number >= 1 (the order of W_p); got {p!r}.")
+    p = float(p)
+    if not math.isfinite(p) or p < 1:
+        raise ValueError(
+            f"p must be a finite number >= 1 (W_p is a metric only for p >= 1); got {p}. "
+            "Use p=1 for the earth mover's distance or p=2 for the quadratic one."
+        )
+    return p
+
+
+def check_positive(value: Any, name: str, *, integer: bool = False, allow_zero: bool = False):
+    kind = "an integer" if integer else "a real number"
+    ok_type = isinstance(value, numbers.Integral) if integer else isinstance(value, numbers.Real)
+    if isinstance(value, bool) or not ok_type:
+        raise TypeError(f"{name} must be {kind}; got {value!r} ({type(value).__name__}).")
+    bad = value < 0 if allow_zero else value <= 0
+    if bad or not math.isfinite(float(value)):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be {kind} {bound}; got {value!r}.")
+    return int(value) if integer else float(value)
+
+
+def check_choice(value: Any, choices: Iterable[str], name: str) -> str:
+    choices = tuple(choices)
+    if not isinstance(value, str) or value not in choices:
+        listed = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{name} must be one of {listed}; got {value!r}.")
+    return value
+
+
+def check_cost_matrix(cost: Any, n: int, m: int):
+    arr = as_real_array(cost, "cost")
+    if tuple(arr.shape) != (n, m):
+        raise ValueError(
+            f"cost must have shape (n, m) = ({n}, {m}), one row per source point and one column "
+            f"per target point; got shape {tuple(arr.shape)}."
+        )
+    values = arr.detach().cpu().numpy() if is_torch(arr) else arr
+    if (values < 0).any():
+        index = _first_bad_index(values < 0)
+        raise ValueError(
+            f"cost must be non-negative; got {values[index]:g} at index {index}. "
+            "Shift the cost by a constant or check its sign."
+        )
+    return arr
+
+
+def check_size(n: int, m: int, limit: int, method: str, alternatives: str) -> None:
+    """The memory/size guard: refuse problems whose n*m cost matrix is too large."""
+    if n * m > limit:
+        raise ValueError(
+            f"method={method!r} needs an n x m = {n} x {m} = {n * m:,} cost matrix, above its limit "
+            f"of {limit:,} entries. Use a cheaper method ({alternatives}), subsample the points, "
+            f"or raise the limit with max_size=... if you have the memory and time."
+        )
+
+
+def reject_options(options: dict, method: str) -> None:
+    if options:
+        names = ", ".join(sorted(options))
+        raise TypeError(
+            f"method={method!r} got unexpected option(s): {names}. "
+            "See the method's page in the documentation for the options it accepts."
+        )

@@ -1,0 +1,391 @@
+"""The public distance API: validation, then dispatch to a solver, then output conversion."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import scipy.sparse as sp
+
+from . import _validation as V
+from ._backend import any_torch, array_out, is_torch, scalar_out, to_numpy, to_torch, torch_reference
+from ._results import TransportResult
+from .cost import DEFAULT_MAX_SIZE, Metric, ground_cost
+from .divergences.discrete import LOG2, js_histograms, kl_histograms
+from .solvers import exact_1d, lp_dual, lp_primal, network_simplex
+
+#: Default n*m limit of the LP solvers (HiGHS on a million arcs takes tens of seconds).
+LP_MAX_SIZE = 1_000_000
+CHEAPER_METHODS = '"sinkhorn", "sliced" or "neural"'
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Validated inputs of a transport problem (points, normalised weights, ground cost)."""
+
+    x: Any
+    y: Any
+    a: Any
+    b: Any
+    p: float
+    metric: Metric
+    minkowski_p: float | None
+    cost: Any  # precomputed cost matrix, or None
+    like: Any  # the torch tensor deciding output type/device, or None
+    uniform: bool  # equal sizes and uniform weights
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.cost.shape if self.x is None else (self.x.shape[0], self.y.shape[0]))
+
+    def numpy_cost(self) -> np.ndarray:
+        if self.cost is not None:
+            return to_numpy(self.cost)
+        return ground_cost(to_numpy(self.x), to_numpy(self.y), self.p, self.metric, minkowski_p=self.minkowski_p)
+
+
+def _problem(u_values, v_values, u_weights, v_weights, p, metric, minkowski_p=None, cost=None) -> Problem:
+    p = V.check_order(p)
+    like = torch_reference(u_values, v_values, u_weights, v_weights, cost)
+    if cost is not None and u_values is None and v_values is None:
+        cost = V.as_real_array(cost, "cost")
+        if cost.ndim != 2 or 0 in cost.shape:
+            raise ValueError(f"cost must be a non-empty 2-D (n, m) matrix; got shape {tuple(cost.shape)}.")
+        n, m = cost.shape
+        x = y = None
+    else:
+        x = V.as_points(u_values, "u_values")
+        y = V.as_points(v_values, "v_values")
+        V.check_same_dim(x, y)
+        if like is not None:
+            x, y = to_torch(x, like), to_torch(y, like)
+        n, m = x.shape[0], y.shape[0]
+    if cost is not None:
+        cost = V.check_cost_matrix(cost, n, m)
+    a = V.as_weights(u_weights, n, "u_weights", "u_values", like)
+    b = V.as_weights(v_weights, m, "v_weights", "v_values", like)
+    uniform = u_weights is None and v_weights is None and n == m
+    return Problem(x, y, a, b, p, metric, minkowski_p, cost, like, uniform)
+
+
+# ----------------------------------------------------------------------------- solvers
+
+
+def _solve_1d(problem: Problem, need_plan: bool, **options) -> TransportResult:
+    V.reject_options(options, "1d")
+    if problem.x is None or problem.x.shape[1] != 1 or problem.cost is not None:
+        d = "a precomputed cost" if problem.x is None or problem.cost is not None else f"d={problem.x.shape[1]}"
+        raise ValueError(
+            f'method="1d" needs 1-D values (or (n, 1) arrays) and the ground metric |x - y|; got {d}. '
+            'Use method="exact" for point clouds or precomputed costs, or "sliced" for a cheap n-D proxy.'
+        )
+    if callable(problem.metric) or problem.metric not in ("euclidean", "cityblock", "minkowski", "chebyshev"):
+        raise ValueError(
+            f'method="1d" uses the ground metric |x - y|; got metric={problem.metric!r}. '
+            'Use p=2 for quadratic costs, or method="exact" for other metrics.'
+        )
+    u, v = problem.x[:, 0], problem.y[:, 0]
+    if not need_plan:
+        cost = exact_1d.transport_cost(u, v, problem.a, problem.b, problem.p, uniform=problem.uniform)
+        return _result(problem, cost, None, None, None, "1d")
+    coupling = exact_1d.monotone_coupling(u, v, problem.a, problem.b, problem.p)
+    plan = _sparse_plan(coupling, problem)
+    return _result(problem, coupling.transport_cost, plan, None, None, "1d")
+
+
+def _sparse_plan(coupling: exact_1d.Monotone1D, problem: Problem):
+    shape = (problem.x.shape[0], problem.y.shape[0])
+    if problem.like is not None:
+        import torch
+
+        indices = torch.stack([coupling.u_index, coupling.v_index])
+        return torch.sparse_coo_tensor(indices, coupling.mass, shape).coalesce()
+    plan = sp.coo_matrix((coupling.mass, (coupling.u_index, coupling.v_index)), shape=shape)
+    return plan.tocsr()
+
+
+def _lp_solver(name: str, solve: Callable, allowed: tuple[str, ...], default_limit: int):
+    def run(problem: Problem, need_plan: bool, **options) -> TransportResult:
+        limit = options.pop("max_size", default_limit)
+        V.check_positive(limit, "max_size", integer=True)
+        V.reject_options({k: v for k, v in options.items() if k not in allowed}, name)
+        n, m = problem.shape
+        V.check_size(n, m, limit, name, CHEAPER_METHODS)
+        solution = solve(to_numpy(problem.a), to_numpy(problem.b), problem.numpy_cost(), **options)
+        gap = solution.primal - solution.dual
+        cost = _differentiable_cost(problem, solution) if problem.like is not None else solution.primal
+        return _result(problem, cost, solution.plan, (solution.f, solution.g), gap, name,
+                       n_iter=solution.n_iter, converged=solution.converged)
+
+    return run
+
+
+def _differentiable_cost(problem: Problem, solution):
+    """<P*, C(x, y)> + <f, a> + <g, b> with P*, f, g fixed: by the envelope theorem its
+    gradients in the points and weights are those of the optimal transport cost."""
+    like = problem.like
+    plan = to_torch(solution.plan, like)
+    if problem.cost is not None:
+        cost = problem.cost
+    else:
+        cost = ground_cost(problem.x, problem.y, problem.p, problem.metric, minkowski_p=problem.minkowski_p)
+    f, g = to_torch(solution.f, like), to_torch(solution.g, like)
+    a, b = problem.a, problem.b
+    return (plan * cost).sum() + (f * (a - a.detach())).sum() + (g * (b - b.detach())).sum()
+
+
+def _result(problem: Problem, cost, plan, potentials, gap, method, *, n_iter=None, converged=True):
+    like = problem.like
+    value = cost if problem.p == 1 else cost ** (1.0 / problem.p)
+    if potentials is not None:
+        potentials = (array_out(potentials[0], like), array_out(potentials[1], like))
+    if plan is not None and not sp.issparse(plan) and not (is_torch(plan) and plan.is_sparse):
+        plan = array_out(plan, like)
+    return TransportResult(
+        value=scalar_out(value, like),
+        transport_cost=scalar_out(cost, like),
+        plan=plan,
+        potentials=potentials,
+        duality_gap=None if gap is None else float(gap),
+        method=method,
+        p=problem.p,
+        n_iter=n_iter,
+        converged=converged,
+    )
+
+
+_SOLVERS: dict[str, Callable[..., TransportResult]] = {
+    "1d": _solve_1d,
+    "exact": _lp_solver("exact", network_simplex.solve, ("max_iter",), DEFAULT_MAX_SIZE),
+    "primal": _lp_solver("primal", lp_primal.solve, ("generation", "max_rounds"), LP_MAX_SIZE),
+    "dual": _lp_solver("dual", lp_dual.solve, ("generation", "max_rounds"), LP_MAX_SIZE),
+}
+
+
+def register_solver(name: str, solver: Callable[..., TransportResult]) -> None:
+    """Make ``solver(problem, need_plan, **options)`` available as ``method=name``."""
+    _SOLVERS[name] = solver
+
+
+def _resolve(method: str, problem: Problem) -> str:
+    V.check_choice(method, ("auto", *_SOLVERS), "method")
+    if method != "auto":
+        return method
+    is_line = problem.x is not None and problem.x.shape[1] == 1 and problem.cost is None
+    if is_line and not callable(problem.metric) and problem.metric != "sqeuclidean":
+        return "1d"
+    return "exact"
+
+
+# ----------------------------------------------------------------------------- public API
+
+
+def transport(
+    u_values=None,
+    v_values=None,
+    u_weights=None,
+    v_weights=None,
+    *,
+    p: float = 1,
+    method: str = "auto",
+    metric: Metric = "euclidean",
+    minkowski_p: float | None = None,
+    cost=None,
+    **options,
+) -> TransportResult:
+    r"""Solve the optimal-transport problem and return the plan, potentials and a certificate.
+
+    Parameters
+    ----------
+    u_values, v_values
+        Samples: 1-D arrays of values or ``(n, d)`` / ``(m, d)`` point clouds (NumPy or torch).
+        May be ``None`` when ``cost`` is given.
+    u_weights, v_weights
+        Non-negative masses (normalised to probability vectors); uniform when omitted.
+    p
+        Order of the distance; the cost is ``C_ij = d(x_i, y_j) ** p``.
+    method
+        ``"1d"`` (monotone coupling), ``"exact"`` (network simplex), ``"primal"`` / ``"dual"``
+        (the linear program in primal / dual form with HiGHS) or ``"auto"``.
+    metric
+        Ground metric: ``"euclidean"``, ``"sqeuclidean"``, ``"cityblock"``, ``"chebyshev"``,
+        ``"minkowski"`` (with ``minkowski_p``) or a callable ``metric(x, y) -> (n, m) array``.
+    cost
+        A precomputed cost matrix ``C`` (already including the power p), used as is.
+    **options
+        Solver options: ``max_size`` (memory guard on n*m), ``max_iter`` (exact),
+        ``generation`` and ``max_rounds`` (primal/dual).
+
+    Returns
+    -------
+    TransportResult
+        ``value`` (W_p), ``transport_cost`` (<P, C>), ``plan``, ``potentials`` (f, g),
+        ``duality_gap`` (primal - dual), ``method``, ``n_iter``, ``converged``.
+
+    Examples
+    --------
+    >>> import otdist
+    >>> res = otdist.transport([[0.0, 0.0], [1.0, 0.0]], [[0.0, 1.0], [1.0, 1.0]], method="dual")
+    >>> round(res.value, 12), res.duality_gap < 1e-8
+    (1.0, True)
+    """
+    problem = _problem(u_values, v_values, u_weights, v_weights, p, metric, minkowski_p, cost)
+    return _SOLVERS[_resolve(method, problem)](problem, True, **options)
+
+
+def wasserstein(
+    u_values,
+    v_values,
+    u_weights=None,
+    v_weights=None,
+    *,
+    p: float = 1,
+    method: str = "auto",
+    metric: Metric = "euclidean",
+    minkowski_p: float | None = None,
+    **options,
+):
+    r"""Wasserstein distance W_p between two weighted samples.
+
+    .. math:: W_p(\mu, \nu) = \Big(\min_{\gamma \in \Pi(a, b)} \sum_{ij} \gamma_{ij}\, d(x_i, y_j)^p\Big)^{1/p}
+
+    Same argument order and semantics as ``scipy.stats.wasserstein_distance`` for 1-D input
+    (weights are normalised); 2-D inputs ``(n, d)`` are point clouds. Returns W_p, never W_p^p.
+
+    Parameters
+    ----------
+    u_values, v_values
+        Samples: 1-D arrays or ``(n, d)`` and ``(m, d)`` point clouds, NumPy or torch.
+    u_weights, v_weights
+        Non-negative weights; uniform when omitted.
+    p
+        Order p >= 1.
+    method
+        ``"auto"`` (``"1d"`` for 1-D input, else ``"exact"``), ``"1d"``, ``"exact"``,
+        ``"primal"``, ``"dual"``, and the approximate methods registered by other modules.
+    metric, minkowski_p, **options
+        See :func:`transport`.
+
+    Returns
+    -------
+    float or torch.Tensor
+        A Python float for NumPy input; a 0-d tensor on the input's device for torch input,
+        differentiable in values and weights.
+
+    References
+    ----------
+    Villani, *Optimal Transport: Old and New* (2009); Peyré & Cuturi, *Computational Optimal
+    Transport* (2019).
+
+    Examples
+    --------
+    >>> import otdist
+    >>> otdist.wasserstein([0, 1, 3], [5, 6, 8])
+    5.0
+    >>> otdist.wasserstein([0, 1, 2, 3], [0, 1, 2, 3], [3, 2, 1, 4], [1, 2, 4, 3])
+    0.5
+    """
+    problem = _problem(u_values, v_values, u_weights, v_weights, p, metric, minkowski_p)
+    return _SOLVERS[_resolve(method, problem)](problem, False, **options).value
+
+
+_SAMPLE_HINT = "a sample estimator, e.g. otdist.{name}(x, y, method='knn')"
+
+
+def _histogram_pair(p, q, name: str):
+    hint = _SAMPLE_HINT.format(name=name)
+    like = torch_reference(p, q)
+    p = V.as_histogram(p, "p", estimator_hint=hint)
+    q = V.as_histogram(q, "q", estimator_hint=hint)
+    V.check_same_length(p, q, ("p", "q"))
+    if like is not None:
+        p, q = to_torch(p, like), to_torch(q, like)
+    return p, q, like
+
+
+def _in_base(value, base):
+    if base is None:
+        return value
+    V.check_positive(base, "base")
+    if base == 1:
+        raise ValueError("base must be a positive number other than 1; got 1. Use base=2 for bits.")
+    return value / np.log(base)
+
+
+def _histogram_method(method: str, name: str, options: dict) -> None:
+    V.check_choice(method, ("histogram",), "method")
+    V.reject_options(options, method)
+
+
+def kl(p, q, *, base: float | None = None, method: str = "histogram", **options):
+    r"""Kullback-Leibler divergence KL(p || q) = sum_i p_i log(p_i / q_i) between histograms.
+
+    Inputs are normalised like ``scipy.stats.entropy``. The result is ``+inf`` when some
+    q_i = 0 < p_i (p is not absolutely continuous with respect to q).
+
+    Examples
+    --------
+    >>> import otdist
+    >>> round(otdist.kl([0.5, 0.5], [0.9, 0.1]), 10)
+    0.5108256238
+    """
+    _histogram_method(method, "kl", options)
+    p, q, like = _histogram_pair(p, q, "kl")
+    return scalar_out(_in_base(kl_histograms(p, q), base), like)
+
+
+def js(p, q, *, base: float | None = None, method: str = "histogram", **options):
+    r"""Jensen-Shannon divergence, ½KL(p‖m) + ½KL(q‖m) with m = (p + q)/2, between histograms.
+
+    Symmetric, in [0, log 2] (in nats), exactly log 2 for disjoint supports, never NaN.
+    Equals ``scipy.spatial.distance.jensenshannon(p, q) ** 2``.
+
+    Examples
+    --------
+    >>> import otdist
+    >>> otdist.js([1, 0], [0, 1]) == otdist.js([1, 0], [0, 1], base=2) * __import__("math").log(2)
+    True
+    """
+    _histogram_method(method, "js", options)
+    p, q, like = _histogram_pair(p, q, "js")
+    return scalar_out(_in_base(js_histograms(p, q), base), like)
+
+
+def js_distance(p, q, *, base: float | None = None, **options):
+    """The Jensen-Shannon distance sqrt(JS(p, q)), a metric (scipy's ``jensenshannon``)."""
+    value = js(p, q, base=base, **options)
+    return value.sqrt() if is_torch(value) else float(np.sqrt(value))
+
+
+_DISTANCES: dict[str, Callable[..., Any]] = {
+    "wasserstein": wasserstein,
+    "kl": kl,
+    "js": js,
+    "js_distance": js_distance,
+}
+
+
+def register_distance(name: str, function: Callable[..., Any]) -> None:
+    """Make ``function(a, b, **kw)`` available as ``distance(a, b, metric=name)``."""
+    _DISTANCES[name] = function
+
+
+def distance(a, b, metric: str = "wasserstein", **kwargs):
+    """One entry point for every distance: ``distance(a, b, metric="wasserstein"|"kl"|"js"|...)``.
+
+    For ``metric="wasserstein"`` the ground metric is passed as ``ground_metric=``.
+
+    Examples
+    --------
+    >>> import otdist
+    >>> otdist.distance([0.0, 1.0], [2.0, 3.0], metric="wasserstein", p=2)
+    2.0
+    """
+    V.check_choice(metric, tuple(_DISTANCES), "metric")
+    if metric == "wasserstein" and "ground_metric" in kwargs:
+        kwargs["metric"] = kwargs.pop("ground_metric")
+    return _DISTANCES[metric](a, b, **kwargs)
+
+
+__all__ = ["wasserstein", "transport", "kl", "js", "js_distance", "distance", "LOG2"]

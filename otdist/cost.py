@@ -1,0 +1,68 @@
+"""Ground costs between point clouds.
+
+The cost of moving a unit of mass from x to y is ``d(x, y) ** p`` where d is the
+ground metric and p the order of W_p.  NumPy inputs use ``scipy.spatial.distance.cdist``;
+torch inputs use ``torch.cdist`` so that the cost is differentiable in the points.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Union
+
+import numpy as np
+from scipy.spatial.distance import cdist
+
+from ._backend import is_torch
+from ._validation import check_choice, check_cost_matrix, check_order
+
+Metric = Union[str, Callable[[Any, Any], Any]]
+
+METRICS = ("euclidean", "sqeuclidean", "cityblock", "minkowski", "chebyshev")
+
+#: Largest cost matrix (entries) the dense solvers build by default: 25 million
+#: float64 entries = 200 MB.
+DEFAULT_MAX_SIZE = 25_000_000
+
+
+def _minkowski_order(metric: str, minkowski_p: float | None) -> float:
+    if metric == "minkowski":
+        if minkowski_p is None:
+            raise ValueError(
+                "metric='minkowski' needs the order of the norm; got none. "
+                "Pass minkowski_p=3 (or any value >= 1)."
+            )
+        return check_order(minkowski_p)
+    if minkowski_p is not None:
+        raise ValueError(
+            f"minkowski_p only applies to metric='minkowski'; got metric={metric!r} with "
+            f"minkowski_p={minkowski_p}. Drop minkowski_p or use metric='minkowski'."
+        )
+    return {"euclidean": 2.0, "cityblock": 1.0, "chebyshev": float("inf")}.get(metric, 2.0)
+
+
+def pairwise_distance(x, y, metric: Metric = "euclidean", *, minkowski_p: float | None = None):
+    """Matrix of ground distances d(x_i, y_j) between the rows of x (n, d) and y (m, d)."""
+    if callable(metric):
+        out = metric(x, y)
+        return check_cost_matrix(out, x.shape[0], y.shape[0])
+    check_choice(metric, METRICS, "metric")
+    order = _minkowski_order(metric, minkowski_p)
+    if is_torch(x):
+        import torch
+
+        if metric == "sqeuclidean":
+            return ((x[:, None, :] - y[None, :, :]) ** 2).sum(-1)
+        return torch.cdist(x, y, p=order)
+    if metric == "minkowski":
+        return cdist(x, y, "minkowski", p=order)
+    return cdist(x, y, metric)
+
+
+def ground_cost(x, y, p: float, metric: Metric = "euclidean", *, minkowski_p: float | None = None):
+    """The transport cost matrix C_ij = d(x_i, y_j) ** p."""
+    dist = pairwise_distance(x, y, metric, minkowski_p=minkowski_p)
+    if p == 1:
+        return dist
+    if p == 2 and not is_torch(dist):
+        return np.square(dist)
+    return dist**p

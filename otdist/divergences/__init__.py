@@ -1,0 +1,1 @@
+"""Divergences between histograms (discrete.py) and estimators of them from samples."""
