@@ -144,7 +144,7 @@ def as_weights(w: Any, n: int, name: str, values_name: str, like=None):
         )
     if like is not None and is_torch(like) and not is_torch(arr):
         arr = to_torch(arr, like)
-    return arr / total
+    return arr / arr.sum()
 
 
 def as_histogram(p: Any, name: str, *, estimator_hint: str):
@@ -169,7 +169,7 @@ def as_histogram(p: Any, name: str, *, estimator_hint: str):
         raise ValueError(
             f"{name} must have a positive sum; got all zeros. Pass a probability vector."
         )
-    return arr / total
+    return arr / arr.sum()
 
 
 def check_same_length(p, q, names: tuple[str, str]) -> None:

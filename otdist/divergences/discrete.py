@@ -5,7 +5,7 @@ r"""Kullback-Leibler and Jensen-Shannon divergences between histograms on a shar
     \mathrm{KL}(p \| q) = \sum_i p_i \log \frac{p_i}{q_i}, \qquad
     \mathrm{JS}(p, q) = \tfrac12 \mathrm{KL}(p \| m) + \tfrac12 \mathrm{KL}(q \| m),\ m = \tfrac{p + q}{2}.
 
-JS is evaluated as ``log 2 - 1/2 sum_i [p_i log(1 + q_i/p_i) + q_i log(1 + p_i/q_i)]``: each term
+JS is evaluated as ``log 2 - 1/2 sum_i [p_i log((p_i + q_i)/p_i) + q_i log((p_i + q_i)/q_i)]``: each term
 vanishes where the supports do not overlap, so disjoint supports give exactly log 2, and the
 result is clipped to [0, log 2] so rounding can never produce a negative value (or a NaN in
 its square root).  The same code runs on NumPy arrays and torch tensors.
@@ -36,8 +36,8 @@ def kl_histograms(p, q):
     support = p > 0
     if bool((support & (q <= 0)).any()):
         return xp.asarray(math.inf, dtype=p.dtype) if xp is np else p.new_tensor(math.inf)
-    ratio = xp.where(support, p, 1.0) / xp.where(support, q, 1.0)
-    return xp.where(support, p * xp.log(ratio), 0.0).sum()
+    log_ratio = xp.log(xp.where(support, p, 1.0)) - xp.log(xp.where(support, q, 1.0))
+    return xp.where(support, p * log_ratio, 0.0).sum()
 
 
 def js_histograms(p, q):
@@ -47,6 +47,7 @@ def js_histograms(p, q):
     both = p_pos & q_pos
     safe_p = xp.where(both, p, 1.0)
     safe_q = xp.where(both, q, 1.0)
-    overlap = xp.where(both, p * xp.log1p(safe_q / safe_p) + q * xp.log1p(safe_p / safe_q), 0.0)
+    log_sum = xp.log(safe_p + safe_q)
+    overlap = xp.where(both, p * (log_sum - xp.log(safe_p)) + q * (log_sum - xp.log(safe_q)), 0.0)
     value = LOG2 - 0.5 * overlap.sum()
     return value.clip(0.0, LOG2)

@@ -1,0 +1,29 @@
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+settings.register_profile("default", max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("ci", max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+finite_values = st.floats(-100, 100, allow_nan=False, allow_infinity=False, width=64)
+positive_weights = st.floats(0.01, 10.0, allow_nan=False, allow_infinity=False)
+
+
+@st.composite
+def weighted_sample(draw, d=None, min_size=1, max_size=30):
+    """(values, weights) with values of shape (n,) when d is None, else (n, d)."""
+    n = draw(st.integers(min_size, max_size))
+    shape = (n,) if d is None else (n, d)
+    values = draw(hnp.arrays(np.float64, shape, elements=finite_values))
+    weights = draw(hnp.arrays(np.float64, (n,), elements=positive_weights))
+    return values, weights
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(12345)

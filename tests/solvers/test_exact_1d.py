@@ -1,0 +1,85 @@
+"""The 1-D solver against scipy (p = 1) and POT (any p), plus planted answers."""
+
+import numpy as np
+import ot
+import pytest
+import scipy.stats
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+import otdist
+from tests.conftest import weighted_sample
+
+REL = 1e-9  # relative agreement with scipy / POT
+ABS = 1e-12  # absolute floor for values that cancel to ~0
+
+
+@given(weighted_sample(), weighted_sample(), st.booleans())
+def test_matches_scipy_wasserstein_distance(u, v, use_weights):
+    (uv, uw), (vv, vw) = u, v
+    kw = (uw, vw) if use_weights else (None, None)
+    expected = scipy.stats.wasserstein_distance(uv, vv, *kw)
+    assert otdist.wasserstein(uv, vv, *kw) == pytest.approx(expected, rel=REL, abs=ABS)
+
+
+@given(weighted_sample(), weighted_sample(), st.sampled_from([1.0, 1.5, 2.0, 3.0]))
+def test_matches_pot_for_any_order(u, v, p):
+    (uv, uw), (vv, vw) = u, v
+    expected = ot.wasserstein_1d(uv, vv, uw / uw.sum(), vw / vw.sum(), p=p) ** (1 / p)
+    assert otdist.wasserstein(uv, vv, uw, vw, p=p) == pytest.approx(expected, rel=1e-8, abs=1e-10)
+
+
+@given(weighted_sample(min_size=2), st.floats(-50, 50), st.sampled_from([1.0, 2.0, 4.0]))
+def test_translation_moves_everything_by_the_shift(u, shift, p):
+    values, weights = u
+    assert otdist.wasserstein(values, values + shift, weights, weights, p=p) == pytest.approx(abs(shift), rel=1e-9, abs=1e-9)
+
+
+def test_equal_size_fast_path_agrees_with_general_path(rng):
+    u, v = rng.normal(size=1000), rng.exponential(size=1000)
+    fast = otdist.wasserstein(u, v, p=2)
+    general = otdist.wasserstein(u, v, np.ones(1000), np.ones(1000), p=2)
+    assert fast == pytest.approx(general, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "p_masses, q_masses, expected",
+    [((3, 2, 1, 4), (1, 2, 4, 3), 0.5), ((5, 2, 2, 5), (3, 3, 5, 3), 5 / 14)],
+)
+def test_earth_piles(p_masses, q_masses, expected):
+    positions = [0, 1, 2, 3]
+    assert otdist.wasserstein(positions, positions, p_masses, q_masses) == pytest.approx(expected, rel=1e-12)
+    res = otdist.transport(positions, positions, p_masses, q_masses, method="1d")
+    plan = res.plan.toarray()
+    np.testing.assert_allclose(plan.sum(1), np.array(p_masses) / sum(p_masses), atol=1e-15)
+    np.testing.assert_allclose(plan.sum(0), np.array(q_masses) / sum(q_masses), atol=1e-15)
+    cost = np.abs(np.subtract.outer(positions, positions))
+    assert (plan * cost).sum() == pytest.approx(expected, rel=1e-12)
+
+
+@given(weighted_sample(max_size=12), weighted_sample(max_size=12))
+def test_monotone_plan_is_optimal_against_network_simplex(u, v):
+    (uv, uw), (vv, vw) = u, v
+    res = otdist.transport(uv, vv, uw, vw, method="1d")
+    expected = ot.emd2(uw / uw.sum(), vw / vw.sum(), np.abs(np.subtract.outer(uv, vv)))
+    assert res.value == pytest.approx(expected, rel=1e-9, abs=1e-11)
+    np.testing.assert_allclose(np.asarray(res.plan.sum(1)).ravel(), uw / uw.sum(), atol=1e-12)
+
+
+def test_torch_in_torch_out_with_gradients():
+    u = torch.tensor([0.0, 1.0, 3.0], dtype=torch.float64, requires_grad=True)
+    v = torch.tensor([5.0, 6.0, 8.0], dtype=torch.float64)
+    w = otdist.wasserstein(u, v, p=2)
+    assert isinstance(w, torch.Tensor) and w.dtype == torch.float64
+    w.backward()
+    # W_2 of a pure translation by 5: dW/du_i = (u_i - v_i) / (n W) = -1/3.
+    np.testing.assert_allclose(u.grad.numpy(), [-1 / 3] * 3, rtol=1e-12)
+
+
+def test_torch_weight_gradients_match_finite_differences():
+    torch.manual_seed(0)
+    u, v = torch.randn(7, dtype=torch.float64), torch.randn(5, dtype=torch.float64)
+    uw = torch.rand(7, dtype=torch.float64, requires_grad=True)
+    vw = torch.rand(5, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a, b: otdist.wasserstein(u, v, a, b, p=2), (uw, vw))

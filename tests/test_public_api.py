@@ -1,0 +1,18 @@
+import subprocess
+import sys
+
+import otdist
+
+
+def test_all_is_pinned():
+    assert sorted(otdist.__all__) == sorted(
+        ["ConvergenceWarning", "TransportResult", "__version__", "distance", "js", "js_distance", "kl", "transport", "wasserstein"]
+    )
+    for name in otdist.__all__:
+        assert hasattr(otdist, name)
+
+
+def test_import_does_not_load_torch():
+    code = "import sys, otdist; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
