@@ -5,7 +5,7 @@ For measures on R, the optimal coupling is monotone and
 .. math:: W_p(\mu, \nu)^p = \int_0^1 |F_\mu^{-1}(t) - F_\nu^{-1}(t)|^p \, dt,
 
 a sum over the merged cumulative-weight levels of both measures.  Cost: two sorts,
-one linear merge of the two sorted level arrays and two ``searchsorted`` -- O((n + m) log(n + m)).
+and one linear merge of the two sorted level arrays -- O((n + m) log(n + m)).
 The same code runs on NumPy arrays and on torch tensors (then it is differentiable in the
 values and in the weights).
 """
@@ -31,11 +31,13 @@ class Monotone1D:
 
 
 class _NumpyOps:
-    argsort = staticmethod(lambda x: np.argsort(x, kind="stable"))
-    sort = staticmethod(lambda x: np.sort(x, kind="stable"))
+    argsort = staticmethod(np.argsort)
+    sort = staticmethod(np.sort)
+    # kind="stable" on two concatenated sorted runs is a linear merge (timsort).
+    merge_order = staticmethod(lambda x: np.argsort(x, kind="stable"))
     cumsum = staticmethod(np.cumsum)
     concat = staticmethod(np.concatenate)
-    searchsorted = staticmethod(lambda a, v: np.searchsorted(a, v, side="left"))
+    where = staticmethod(np.where)
     diff0 = staticmethod(lambda x: np.diff(x, prepend=0.0))
 
 
@@ -44,13 +46,19 @@ class _TorchOps:
     def argsort(x):
         import torch
 
-        return torch.argsort(x, stable=True)
+        return torch.argsort(x)
 
     @staticmethod
     def sort(x):
         import torch
 
-        return torch.sort(x, stable=True).values
+        return torch.sort(x).values
+
+    @staticmethod
+    def merge_order(x):
+        import torch
+
+        return torch.argsort(x, stable=True)
 
     cumsum = staticmethod(lambda x: x.cumsum(0))
 
@@ -61,10 +69,10 @@ class _TorchOps:
         return torch.cat(xs)
 
     @staticmethod
-    def searchsorted(a, v):
+    def where(cond, a, b):
         import torch
 
-        return torch.searchsorted(a.contiguous(), v.contiguous(), side="left")
+        return torch.where(cond, a, b)
 
     @staticmethod
     def diff0(x):
@@ -93,6 +101,17 @@ def _cumulative(values, weights, ops):
     return order, values[order], cum
 
 
+def _quantile_index(from_this, count, size):
+    """Index of the first cumulative level >= each merged level, from the merge order.
+
+    A level of this measure is its own index (count - 1); a level of the other measure maps to
+    the next level of this one (count).  Ties between the two arrays produce zero-mass intervals,
+    whose index does not matter.
+    """
+    index = count - from_this.long() if is_torch(count) else count - from_this
+    return index.clip(max=size - 1)
+
+
 def transport_cost(u, v, u_weights, v_weights, p: float, *, uniform: bool = False):
     """W_p(u, v) ** p for 1-D values with normalised weights.
 
@@ -110,10 +129,13 @@ def monotone_coupling(u, v, u_weights, v_weights, p: float) -> Monotone1D:
     ops = _ops(u)
     u_order, u_sorted, u_cum = _cumulative(u, u_weights, ops)
     v_order, v_sorted, v_cum = _cumulative(v, v_weights, ops)
-    # Both level arrays are sorted: a stable sort of their concatenation is a linear merge.
-    levels = ops.sort(ops.concat([u_cum, v_cum]))
+    n = u.shape[0]
+    merged = ops.concat([u_cum, v_cum])
+    order = ops.merge_order(merged)
+    levels = merged[order]
     mass = ops.diff0(levels)
-    iu = ops.searchsorted(u_cum, levels).clip(max=u.shape[0] - 1)
-    iv = ops.searchsorted(v_cum, levels).clip(max=v.shape[0] - 1)
+    from_u = order < n
+    iu = _quantile_index(from_u, ops.cumsum(from_u), n)
+    iv = _quantile_index(~from_u, ops.cumsum(~from_u), v.shape[0])
     cost = (mass * _power(u_sorted[iu] - v_sorted[iv], p)).sum()
     return Monotone1D(cost, u_order[iu], v_order[iv], mass)
