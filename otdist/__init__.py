@@ -11,6 +11,7 @@ import importlib
 
 from ._results import TransportResult
 from .api import distance, js, js_distance, kl, transport, wasserstein
+from .entropic import SinkhornResult, sinkhorn, sinkhorn_divergence
 from .exceptions import ConvergenceWarning
 
 __version__ = "0.1.0"
@@ -20,12 +21,15 @@ _LAZY_SUBMODULES = ("neural", "wgan", "experiments", "cost", "solvers", "diverge
 
 __all__ = [
     "ConvergenceWarning",
+    "SinkhornResult",
     "TransportResult",
     "__version__",
     "distance",
     "js",
     "js_distance",
     "kl",
+    "sinkhorn",
+    "sinkhorn_divergence",
     "transport",
     "wasserstein",
 ]

@@ -33,6 +33,11 @@ class TransportResult:
         Solver iterations, where meaningful.
     converged
         Whether the solver reported success.
+    standard_error
+        Monte-Carlo standard error of ``value`` for randomised methods (``"sliced"``), else ``None``.
+    extra
+        Method-specific diagnostics (for ``"sinkhorn"``: ``entropic_cost``, ``marginal_error``,
+        ``epsilon``).
     """
 
     value: Any
@@ -44,6 +49,7 @@ class TransportResult:
     p: float
     n_iter: int | None = None
     converged: bool = True
+    standard_error: float | None = None
     extra: dict = field(default_factory=dict, repr=False)
 
     def __repr__(self) -> str:

@@ -106,11 +106,49 @@ def as_points(x: Any, name: str):
     return arr.reshape(-1, 1) if arr.ndim == 1 else arr
 
 
+def as_point_batch(x: Any, name: str):
+    """Samples as ``(n, d)`` points, or a batch ``(B, n, d)`` of B point clouds."""
+    arr = as_real_array(x, name)
+    if arr.ndim == 3:
+        if 0 in tuple(arr.shape):
+            raise ValueError(f"{name} must contain at least one point per batch; got shape {tuple(arr.shape)}.")
+        return arr
+    return as_points(arr, name)
+
+
+def as_weight_batch(w: Any, shape: tuple, name: str, values_name: str, like=None):
+    """Weights for ``shape`` (n,) or (B, n): (n,) or (B, n) arrays, normalised per batch."""
+    if len(shape) == 1:
+        return as_weights(w, shape[0], name, values_name, like)
+    batch, n = shape[0], shape[1]
+    if w is None:
+        return as_weights(None, n, name, values_name, like).expand(batch, n) if like is not None else np.full((batch, n), 1.0 / n)
+    arr = as_real_array(w, name)
+    if tuple(arr.shape) == (n,):
+        arr = arr[None].expand(batch, n) if is_torch(arr) else np.broadcast_to(arr, (batch, n))
+    if tuple(arr.shape) != (batch, n):
+        raise ValueError(
+            f"{name} must have shape ({n},) or ({batch}, {n}) to match {values_name} of shape {tuple(shape)}; "
+            f"got shape {tuple(arr.shape)}."
+        )
+    rows = [as_weights(arr[k], n, f"{name}[{k}]", values_name, like) for k in range(batch)]
+    if like is not None:
+        import torch
+
+        return torch.stack(rows)
+    return np.stack(rows)
+
+
 def check_same_dim(x, y, names: tuple[str, str] = ("u_values", "v_values")) -> None:
-    if x.shape[1] != y.shape[1]:
+    if x.shape[-1] != y.shape[-1]:
         raise ValueError(
             f"{names[0]} and {names[1]} must have the same number of columns (dimension d); "
-            f"got {x.shape[1]} and {y.shape[1]}. Both samples must live in the same space."
+            f"got {x.shape[-1]} and {y.shape[-1]}. Both samples must live in the same space."
+        )
+    if x.ndim != y.ndim or (x.ndim == 3 and x.shape[0] != y.shape[0]):
+        raise ValueError(
+            f"{names[0]} and {names[1]} must both be (n, d) point clouds or both (B, n, d) batches with the "
+            f"same B; got shapes {tuple(x.shape)} and {tuple(y.shape)}."
         )
 
 
@@ -213,11 +251,12 @@ def check_choice(value: Any, choices: Iterable[str], name: str) -> str:
     return value
 
 
-def check_cost_matrix(cost: Any, n: int, m: int):
+def check_cost_matrix(cost: Any, n: int, m: int, batch: tuple = ()):
     arr = as_real_array(cost, "cost")
-    if tuple(arr.shape) != (n, m):
+    expected = (*tuple(batch), n, m)
+    if tuple(arr.shape) != expected:
         raise ValueError(
-            f"cost must have shape (n, m) = ({n}, {m}), one row per source point and one column "
+            f"cost must have shape {expected} (batch..., n, m), one row per source point and one column "
             f"per target point; got shape {tuple(arr.shape)}."
         )
     values = arr.detach().cpu().numpy() if is_torch(arr) else arr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -13,7 +14,7 @@ from ._backend import any_torch, array_out, is_torch, scalar_out, to_numpy, to_t
 from ._results import TransportResult
 from .cost import DEFAULT_MAX_SIZE, Metric, ground_cost
 from .divergences.discrete import LOG2, js_histograms, kl_histograms
-from .solvers import exact_1d, lp_dual, lp_primal, network_simplex
+from .solvers import exact_1d, lp_dual, lp_primal, network_simplex, sliced
 
 #: Default n*m limit of the LP solvers (HiGHS on a million arcs takes tens of seconds).
 LP_MAX_SIZE = 1_000_000
@@ -155,11 +156,34 @@ def _result(problem: Problem, cost, plan, potentials, gap, method, *, n_iter=Non
     )
 
 
+#: Default number of random directions of the sliced estimator.
+DEFAULT_PROJECTIONS = 200
+
+
+def _solve_sliced(problem: Problem, need_plan: bool, n_projections: int = DEFAULT_PROJECTIONS, seed: int | None = 0, **options) -> TransportResult:
+    V.reject_options(options, "sliced")
+    V.check_positive(n_projections, "n_projections", integer=True)
+    if problem.x is None or problem.cost is not None or problem.metric != "euclidean":
+        raise ValueError(
+            'method="sliced" projects the points themselves and uses the euclidean ground metric; '
+            f"got {'a precomputed cost' if problem.x is None or problem.cost is not None else f'metric={problem.metric!r}'}. "
+            'Pass point clouds with metric="euclidean", or use method="exact".'
+        )
+    theta = sliced.directions(problem.x.shape[1], n_projections, seed)
+    estimate = sliced.solve(problem.x, problem.y, problem.a, problem.b, problem.p, theta, uniform=problem.uniform)
+    result = _result(problem, estimate.transport_cost, None, None, None, "sliced", n_iter=n_projections)
+    # Delta method: se(c ** (1/p)) = se(c) * c ** (1/p - 1) / p.
+    cost = scalar_out(result.transport_cost)
+    se = estimate.standard_error if problem.p == 1 else estimate.standard_error * cost ** (1 / problem.p - 1) / problem.p if cost > 0 else 0.0
+    return dataclasses.replace(result, standard_error=se)
+
+
 _SOLVERS: dict[str, Callable[..., TransportResult]] = {
     "1d": _solve_1d,
     "exact": _lp_solver("exact", network_simplex.solve, ("max_iter",), DEFAULT_MAX_SIZE),
     "primal": _lp_solver("primal", lp_primal.solve, ("generation", "max_rounds"), LP_MAX_SIZE),
     "dual": _lp_solver("dual", lp_dual.solve, ("generation", "max_rounds"), LP_MAX_SIZE),
+    "sliced": _solve_sliced,
 }
 
 

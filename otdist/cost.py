@@ -44,14 +44,14 @@ def pairwise_distance(x, y, metric: Metric = "euclidean", *, minkowski_p: float 
     """Matrix of ground distances d(x_i, y_j) between the rows of x (n, d) and y (m, d)."""
     if callable(metric):
         out = metric(x, y)
-        return check_cost_matrix(out, x.shape[0], y.shape[0])
+        return check_cost_matrix(out, x.shape[-2], y.shape[-2], batch=x.shape[:-2])
     check_choice(metric, METRICS, "metric")
     order = _minkowski_order(metric, minkowski_p)
     if is_torch(x):
         import torch
 
         if metric == "sqeuclidean":
-            return ((x[:, None, :] - y[None, :, :]) ** 2).sum(-1)
+            return ((x[..., :, None, :] - y[..., None, :, :]) ** 2).sum(-1)
         return torch.cdist(x, y, p=order)
     if metric == "minkowski":
         return cdist(x, y, "minkowski", p=order)

@@ -6,7 +6,8 @@ import otdist
 
 def test_all_is_pinned():
     assert sorted(otdist.__all__) == sorted(
-        ["ConvergenceWarning", "TransportResult", "__version__", "distance", "js", "js_distance", "kl", "transport", "wasserstein"]
+        ["ConvergenceWarning", "SinkhornResult", "TransportResult", "__version__", "distance", "js", "js_distance", "kl",
+         "sinkhorn", "sinkhorn_divergence", "transport", "wasserstein"]
     )
     for name in otdist.__all__:
         assert hasattr(otdist, name)

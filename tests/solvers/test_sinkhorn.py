@@ -1,0 +1,171 @@
+"""Sinkhorn against a converged POT log-domain reference, GeomLoss, the exact LP and autograd."""
+
+import math
+import warnings
+
+import numpy as np
+import ot
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import otdist
+from otdist.exceptions import ConvergenceWarning
+
+REL = 1e-6  # agreement with the converged POT reference, relative
+
+
+def _pot_reference(x, y, a, b, eps, p):
+    cost = ot.dist(x, y, metric="euclidean") ** p if p != 2 else ot.dist(x, y)
+    plan = ot.sinkhorn(a, b, cost, eps, method="sinkhorn_log", stopThr=1e-13, numItermax=200_000)
+    safe = np.where(plan > 0, plan, 1.0)
+    kl = (plan * np.log(safe / np.outer(a, b))).sum()
+    return (plan * cost).sum(), (plan * cost).sum() + eps * kl
+
+
+@pytest.mark.parametrize("p, eps", [(1, 0.05), (2, 0.05), (2, 0.5)])
+def test_matches_converged_pot_log_domain(rng, p, eps):
+    x, y = rng.random((60, 3)), rng.random((50, 3)) + 0.3
+    a, b = rng.random(60) + 0.1, rng.random(50) + 0.1
+    a, b = a / a.sum(), b / b.sum()
+    res = otdist.sinkhorn(x, y, a, b, epsilon=eps, p=p, tol=1e-12)
+    transport_cost, entropic = _pot_reference(x, y, a, b, eps, p)
+    assert res.converged
+    assert res.transport_cost == pytest.approx(transport_cost, rel=REL)
+    assert res.entropic_cost == pytest.approx(entropic, rel=REL)
+    assert res.value == pytest.approx(transport_cost ** (1 / p), rel=REL)
+    plan = res.plan()
+    np.testing.assert_allclose(plan.sum(1), a, atol=1e-10)
+    np.testing.assert_allclose(plan.sum(0), b, atol=1e-10)
+
+
+def test_divergence_matches_pot_references(rng):
+    x, y = rng.random((40, 2)), rng.random((45, 2)) + 0.5
+    a, b = np.full(40, 1 / 40), np.full(45, 1 / 45)
+    eps = 0.1
+    _, xy = _pot_reference(x, y, a, b, eps, 2)
+    _, xx = _pot_reference(x, x, a, a, eps, 2)
+    _, yy = _pot_reference(y, y, b, b, eps, 2)
+    value = otdist.sinkhorn_divergence(x, y, epsilon=eps, p=2, tol=1e-12)
+    assert value == pytest.approx(xy - 0.5 * (xx + yy), rel=REL)
+
+
+def test_divergence_matches_geomloss_after_converting_conventions(rng):
+    from geomloss import SamplesLoss
+
+    x, y = torch.tensor(rng.random((80, 3))), torch.tensor(rng.random((70, 3)) + 0.2)
+    eps = 0.05  # on C = |x - y|^2; GeomLoss's cost is |x - y|^2 / 2, so its epsilon is eps / 2
+    loss = SamplesLoss("sinkhorn", p=2, blur=math.sqrt(eps / 2), scaling=0.999, backend="tensorized")
+    reference = 2 * float(loss(x, y))
+    assert float(otdist.sinkhorn_divergence(x, y, epsilon=eps, p=2)) == pytest.approx(reference, rel=1e-4)
+
+
+def test_small_epsilon_approaches_the_exact_value(rng):
+    x, y = rng.random((30, 2)), rng.random((30, 2)) + 0.4
+    exact = otdist.wasserstein(x, y, p=2, method="exact")
+    values = [otdist.wasserstein(x, y, p=2, method="sinkhorn", epsilon=eps, relative=True) for eps in (1e-1, 1e-2, 1e-3)]
+    errors = [abs(v - exact) for v in values]
+    assert errors[0] > errors[1] > errors[2] and errors[2] < 5e-3 * exact
+    assert all(v >= exact - 1e-9 for v in values)  # <P_eps, C> >= OT
+
+
+@given(
+    hnp.arrays(np.float64, st.tuples(st.integers(2, 12), st.just(2)), elements=st.floats(-3, 3)),
+    st.sampled_from([1e-4, 1e-2, 1.0]),
+    st.booleans(),
+)
+def test_divergence_non_negative_including_duplicates_and_tiny_epsilon(x, rel_eps, duplicate):
+    y = np.vstack([x[: len(x) // 2], x[: len(x) // 2]]) if duplicate else x[::-1] * 0.5 + 0.1
+    if np.ptp(np.vstack([x, y])) == 0:
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # tiny epsilon on adversarial clouds may hit the cap
+        value = otdist.sinkhorn_divergence(x, y, epsilon=rel_eps, relative=True, p=2, max_iter=3000)
+    scale = float(np.max(np.sum((x[:, None] - y[None]) ** 2, -1)))
+    assert np.isfinite(value)
+    assert value >= -1e-12 * scale
+
+
+def test_divergence_of_equal_measures_is_zero(rng):
+    x = rng.normal(size=(40, 3))
+    assert abs(otdist.sinkhorn_divergence(x, x, epsilon=0.1)) < 1e-12
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_tiny_epsilon_is_finite_and_close_to_exact_in_both_precisions(rng, dtype):
+    x = torch.tensor(rng.random((25, 2)), dtype=dtype)
+    y = torch.tensor(rng.random((25, 2)) + 0.5, dtype=dtype)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        res = otdist.sinkhorn(x, y, epsilon=1e-4, relative=True, p=2, max_iter=5000)
+    assert res.converged == (not caught)  # either converged, or said so
+    assert torch.isfinite(res.transport_cost) and torch.isfinite(res.entropic_cost)
+    exact = otdist.wasserstein(x.double().numpy(), y.double().numpy(), p=2, method="exact") ** 2
+    # epsilon = 1e-4 max C: the entropic plan is within 0.1% of the exact cost (float32: 0.5%).
+    assert float(res.transport_cost) == pytest.approx(exact, rel=5e-3 if dtype == torch.float32 else 1e-3)
+
+
+def test_float32_agrees_with_float64(rng):
+    x, y = rng.random((30, 2)), rng.random((30, 2)) + 0.3
+    single = otdist.sinkhorn(torch.tensor(x, dtype=torch.float32), torch.tensor(y, dtype=torch.float32), epsilon=0.01, p=2)
+    double = otdist.sinkhorn(x, y, epsilon=0.01, p=2)
+    assert single.value.dtype == torch.float32 and single.converged
+    assert float(single.value) == pytest.approx(double.value, rel=1e-4)
+
+
+def test_gradients_match_finite_differences():
+    torch.manual_seed(0)
+    x = torch.rand(6, 2, dtype=torch.float64, requires_grad=True)
+    y = torch.rand(5, 2, dtype=torch.float64, requires_grad=True)
+    a = (torch.rand(6, dtype=torch.float64) + 0.5).requires_grad_()
+    kw = dict(epsilon=0.1, p=2, tol=1e-13)
+    assert torch.autograd.gradcheck(lambda x_, y_, a_: otdist.sinkhorn(x_, y_, a_, **kw).entropic_cost, (x, y, a), atol=1e-6)
+    assert torch.autograd.gradcheck(lambda x_, y_: otdist.sinkhorn_divergence(x_, y_, **kw), (x, y), atol=1e-6)
+
+
+def test_batched_equals_looped(rng):
+    x, y = rng.random((3, 20, 2)), rng.random((3, 15, 2)) + 0.2
+    b = rng.random((3, 15)) + 0.1
+    batched = otdist.sinkhorn(x, y, None, b, epsilon=0.05, p=2, tol=1e-13)
+    assert batched.value.shape == (3,)
+    for k in range(3):
+        single = otdist.sinkhorn(x[k], y[k], None, b[k], epsilon=0.05, p=2, tol=1e-13)
+        assert batched.value[k] == pytest.approx(single.value, rel=1e-9)
+        assert batched.entropic_cost[k] == pytest.approx(single.entropic_cost, rel=1e-9)
+    div = otdist.sinkhorn_divergence(torch.tensor(x), torch.tensor(y), epsilon=0.05, p=2, tol=1e-13)
+    assert div.shape == (3,)
+    assert float(div[1]) == pytest.approx(otdist.sinkhorn_divergence(x[1], y[1], epsilon=0.05, p=2, tol=1e-13), rel=1e-9)
+
+
+def test_max_iter_gives_a_convergence_warning_not_a_wrong_answer(rng):
+    x, y = rng.random((30, 2)), rng.random((30, 2))
+    with pytest.warns(ConvergenceWarning, match="marginal error"):
+        res = otdist.sinkhorn(x, y, epsilon=1e-3, max_iter=5, scaling=0)
+    assert not res.converged and res.marginal_error > 1e-8
+
+
+def test_through_the_distance_api(rng):
+    x, y = rng.random((20, 2)), rng.random((25, 2))
+    res = otdist.transport(x, y, method="sinkhorn", epsilon=0.01, p=2)
+    assert res.method == "sinkhorn" and res.plan.shape == (20, 25)
+    assert res.value == pytest.approx(otdist.sinkhorn(x, y, epsilon=0.01, p=2).value, rel=1e-12)
+    assert otdist.distance(x, y, metric="sinkhorn", epsilon=0.1) == pytest.approx(otdist.sinkhorn_divergence(x, y, epsilon=0.1))
+
+
+def test_memory_guard_suggests_alternatives(rng):
+    x = rng.random((100, 2))
+    with pytest.raises(ValueError, match='method="sliced"'):
+        otdist.sinkhorn(x, x, max_size=1000)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [({"epsilon": -1.0}, "epsilon must be a real number > 0"), ({"scaling": 1.5}, r"scaling must be in \[0, 1\)"),
+     ({"tol": 0}, "tol must be a real number > 0"), ({"max_iter": 2.5}, "max_iter must be an integer")],
+)
+def test_option_errors(rng, kwargs, match):
+    x = rng.random((5, 2))
+    with pytest.raises((ValueError, TypeError), match=match):
+        otdist.sinkhorn(x, x, **kwargs)
