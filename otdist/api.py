@@ -178,12 +178,36 @@ def _solve_sliced(problem: Problem, need_plan: bool, n_projections: int = DEFAUL
     return dataclasses.replace(result, standard_error=se)
 
 
+def _solve_neural(problem: Problem, need_plan: bool, **options) -> TransportResult:
+    if problem.x is None or problem.cost is not None or problem.metric != "euclidean" or problem.p != 1:
+        raise ValueError(
+            'method="neural" estimates W1 with the euclidean ground metric from samples (the Kantorovich-Rubinstein '
+            "dual); it needs point clouds, p=1 and metric='euclidean'. Use method=\"exact\" or \"sinkhorn\" otherwise."
+        )
+    if not _is_uniform(problem):
+        raise ValueError(
+            'method="neural" treats its inputs as i.i.d. samples and does not take weights; got u_weights/v_weights. '
+            "Resample the points according to their weights, or use a weighted method such as \"exact\"."
+        )
+    from .neural import KRDualEstimator
+
+    fit = KRDualEstimator(**options).fit(problem.x, problem.y)
+    result = _result(problem, fit.value, None, None, None, "neural", n_iter=int((~np.isnan(fit.history)).sum()))
+    return dataclasses.replace(result, standard_error=fit.standard_error, extra={"fit": fit})
+
+
+def _is_uniform(problem: Problem) -> bool:
+    a, b = to_numpy(problem.a), to_numpy(problem.b)
+    return bool(np.all(a == a[0]) and np.all(b == b[0]))
+
+
 _SOLVERS: dict[str, Callable[..., TransportResult]] = {
     "1d": _solve_1d,
     "exact": _lp_solver("exact", network_simplex.solve, ("max_iter",), DEFAULT_MAX_SIZE),
     "primal": _lp_solver("primal", lp_primal.solve, ("generation", "max_rounds"), LP_MAX_SIZE),
     "dual": _lp_solver("dual", lp_dual.solve, ("generation", "max_rounds"), LP_MAX_SIZE),
     "sliced": _solve_sliced,
+    "neural": _solve_neural,
 }
 
 
