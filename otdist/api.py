@@ -361,16 +361,30 @@ def _in_base(value, base):
     return value / np.log(base)
 
 
-def _histogram_method(method: str, name: str, options: dict) -> None:
-    V.check_choice(method, ("histogram",), "method")
-    V.reject_options(options, method)
+#: Default neighbour rank of the k-NN estimators.
+DEFAULT_K = 5
+
+
+def _knn(name: str, x, y, base, options):
+    from .divergences import knn
+
+    k = V.check_positive(options.pop("k", DEFAULT_K), "k", integer=True)
+    V.reject_options(options, "knn")
+    x, y = V.as_points(x, "x"), V.as_points(y, "y")
+    V.check_same_dim(x, y, ("x", "y"))
+    if min(len(x), len(y)) <= k:
+        raise ValueError(f"the k-NN estimator needs more than k={k} samples on each side; got {len(x)} and {len(y)}.")
+    value = getattr(knn, name)(to_numpy(x), to_numpy(y), k)
+    return float(_in_base(value, base))
 
 
 def kl(p, q, *, base: float | None = None, method: str = "histogram", **options):
-    r"""Kullback-Leibler divergence KL(p || q) = sum_i p_i log(p_i / q_i) between histograms.
+    r"""Kullback-Leibler divergence KL(p || q) = sum_i p_i log(p_i / q_i).
 
-    Inputs are normalised like ``scipy.stats.entropy``. The result is ``+inf`` when some
-    q_i = 0 < p_i (p is not absolutely continuous with respect to q).
+    ``method="histogram"`` (default): p and q are histograms on a shared support, normalised like
+    ``scipy.stats.entropy``; the result is ``+inf`` when some q_i = 0 < p_i.
+    ``method="knn"``: p and q are samples ``(n, d)`` and ``(m, d)``; the k-nearest-neighbour
+    estimator of Wang, Kulkarni & Verdú (option ``k``, default 5).
 
     Examples
     --------
@@ -378,7 +392,9 @@ def kl(p, q, *, base: float | None = None, method: str = "histogram", **options)
     >>> round(otdist.kl([0.5, 0.5], [0.9, 0.1]), 10)
     0.5108256238
     """
-    _histogram_method(method, "kl", options)
+    if V.check_choice(method, ("histogram", "knn"), "method") == "knn":
+        return _knn("kl", p, q, base, options)
+    V.reject_options(options, method)
     p, q, like = _histogram_pair(p, q, "kl")
     return scalar_out(_in_base(kl_histograms(p, q), base), like)
 
@@ -387,7 +403,8 @@ def js(p, q, *, base: float | None = None, method: str = "histogram", **options)
     r"""Jensen-Shannon divergence, ½KL(p‖m) + ½KL(q‖m) with m = (p + q)/2, between histograms.
 
     Symmetric, in [0, log 2] (in nats), exactly log 2 for disjoint supports, never NaN.
-    Equals ``scipy.spatial.distance.jensenshannon(p, q) ** 2``.
+    Equals ``scipy.spatial.distance.jensenshannon(p, q) ** 2``. ``method="knn"`` estimates it
+    from equal-size samples ``(n, d)`` (option ``k``, default 5).
 
     Examples
     --------
@@ -395,7 +412,9 @@ def js(p, q, *, base: float | None = None, method: str = "histogram", **options)
     >>> otdist.js([1, 0], [0, 1]) == otdist.js([1, 0], [0, 1], base=2) * __import__("math").log(2)
     True
     """
-    _histogram_method(method, "js", options)
+    if V.check_choice(method, ("histogram", "knn"), "method") == "knn":
+        return _knn("js", p, q, base, options)
+    V.reject_options(options, method)
     p, q, like = _histogram_pair(p, q, "js")
     return scalar_out(_in_base(js_histograms(p, q), base), like)
 
