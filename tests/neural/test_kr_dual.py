@@ -52,13 +52,13 @@ def test_gradient_penalty_is_zero_for_a_unit_gradient_and_positive_otherwise():
         unit.weight.copy_(torch.tensor([[0.6, 0.8, 0.0]]))
     x, y = torch.randn(64, 3), torch.randn(64, 3)
     f = lambda z: unit(z).squeeze(-1)  # noqa: E731
-    assert float(gradient_penalty(f, x, y)) == pytest.approx(0.0, abs=1e-12)
+    assert float(gradient_penalty(f, x, y).detach()) == pytest.approx(0.0, abs=1e-12)
     with torch.no_grad():
         unit.weight.mul_(2.0)
-    assert float(gradient_penalty(f, x, y)) == pytest.approx(1.0, rel=1e-6)  # (|2| - 1)^2
+    assert float(gradient_penalty(f, x, y).detach()) == pytest.approx(1.0, rel=1e-6)  # (|2| - 1)^2
     with torch.no_grad():
         unit.weight.mul_(0.25)
-    assert float(gradient_penalty(f, x, y, one_sided=True)) == 0.0
+    assert float(gradient_penalty(f, x, y, one_sided=True).detach()) == 0.0
 
 
 def test_seeded_and_deterministic_on_cpu(rng):
