@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 
 from .. import _validation as V
 from .._backend import is_torch
+from . import distributed as D
 from .critics import CRITICS, DEFAULT_CLIP, Critic, gradient_norms, gradient_penalty
 
 #: Fraction of each training part held back for early stopping.
@@ -192,13 +193,18 @@ class KRDualEstimator:
         x_val, x_fit = x_tr[:n_val_x], x_tr[n_val_x:]
         y_val, y_fit = y_tr[:n_val_y], y_tr[n_val_y:]
         critic = Critic(x_tr.shape[1], self.critic_kind, self.hidden, self.depth).to(x_tr.device)
+        model = D.wrap(critic)  # DDP under torchrun: gradients averaged over ranks
         optimizer = _optimizer(critic, self.lr)
+        rank, size = D.world()
+        shard_x, shard_y = D.shard(len(x_fit), rank, size), D.shard(len(y_fit), rank, size)
+        per_rank = max(1, self.batch_size // size)
         best, best_state, stale, history = -math.inf, None, 0, []
         for step in range(self.steps):
-            ix = torch.randint(len(x_fit), (self.batch_size,), generator=generator).to(x_tr.device)
-            iy = torch.randint(len(y_fit), (self.batch_size,), generator=generator).to(x_tr.device)
+            ix = shard_x[torch.randint(len(shard_x), (per_rank,), generator=generator)].to(x_tr.device)
+            iy = shard_y[torch.randint(len(shard_y), (per_rank,), generator=generator)].to(x_tr.device)
             bx, by = x_fit[ix], y_fit[iy]
-            gain = critic(bx).mean() - critic(by).mean()
+            out = model(torch.cat([bx, by]))
+            gain = out[:per_rank].mean() - out[per_rank:].mean()
             loss = -gain
             if critic.kind == "gp" and self.gp_weight > 0:
                 loss = loss + self.gp_weight * gradient_penalty(critic, bx, by, one_sided=self.one_sided)
@@ -240,9 +246,11 @@ class KRDualEstimator:
         generator = torch.Generator().manual_seed(self.seed)
         fx = torch.randperm(len(x), generator=generator).to(device)
         fy = torch.randperm(len(y), generator=generator).to(device)
+        # Same folds on every rank; different minibatch streams per rank.
+        generator.manual_seed(self.seed + 7919 * D.world()[0])
         folds_x, folds_y = fx.tensor_split(self.n_folds), fy.tensor_split(self.n_folds)
         critics, histories, values, variances, train_values, lips = [], [], [], [], [], []
-        bar = tqdm(total=self.steps * self.n_folds, desc="KR critic", disable=not self.progress, leave=False)
+        bar = tqdm(total=self.steps * self.n_folds, desc="KR critic", disable=not self.progress or D.world()[0] != 0, leave=False)
         for k in range(self.n_folds):
             train_x = torch.cat([folds_x[j] for j in range(self.n_folds) if j != k])
             train_y = torch.cat([folds_y[j] for j in range(self.n_folds) if j != k])
