@@ -10,7 +10,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import _validation as V
-from ._backend import any_torch, array_out, is_torch, scalar_out, to_numpy, to_torch, torch_reference
+from ._backend import array_out, is_torch, scalar_out, to_numpy, to_torch, torch_reference
 from ._results import TransportResult
 from .cost import DEFAULT_MAX_SIZE, Metric, ground_cost
 from .divergences.discrete import LOG2, js_histograms, kl_histograms

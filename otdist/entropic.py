@@ -15,11 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 
 from . import _validation as V
 from . import api
-from ._backend import is_torch, scalar_out, to_numpy, torch_reference
+from ._backend import scalar_out, torch_reference
 from ._results import TransportResult
 from .cost import DEFAULT_MAX_SIZE, Metric, ground_cost
 

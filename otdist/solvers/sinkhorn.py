@@ -140,7 +140,7 @@ def solve(cost, a, b, eps: float, *, scaling: float, eps_start: float, tol: floa
     with torch.no_grad():
         cost = cost.detach()
         a, b = a.detach(), b.detach()
-        log_a, log_b = _safe_log(a), _safe_log(b)
+        log_b = _safe_log(b)
         f, g = torch.zeros_like(a), torch.zeros_like(b)
         n_iter = 0
         schedule = epsilon_schedule(eps, eps_start, scaling)
