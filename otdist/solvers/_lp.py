@@ -134,6 +134,14 @@ def solve_by_generation(
     return certificate(plan, f, g, a, b, cost, n_iter, converged)
 
 
-def check_status(result, what: str) -> None:
+def highs(what: str, c, **problem):
+    """Solve with HiGHS's interior point (with crossover); on the rare degenerate problem where it
+    ends without a verdict, solve again with the dual simplex."""
+    from scipy.optimize import linprog
+
+    result = linprog(c, method="highs-ipm", options=HIGHS_OPTIONS, **problem)
+    if result.status != 0:
+        result = linprog(c, method="highs-ds", options=HIGHS_OPTIONS, **problem)
     if result.status != 0:
         raise RuntimeError(f"HiGHS failed on the {what} transportation LP: {result.message}")
+    return result

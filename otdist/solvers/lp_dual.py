@@ -13,23 +13,19 @@ constraints that the current potentials violate are added.
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import linprog
-
-from ._lp import HIGHS_OPTIONS, check_status, solve_by_generation
+from ._lp import highs, solve_by_generation
 
 
 def _restricted_dual(rows, cols, a, b, cost, A):
     n, m = a.size, b.size
     bounds = [(None, None)] * (n + m - 1) + [(0.0, 0.0)]
-    result = linprog(
+    result = highs(
+        "dual",
         -np.concatenate([a, b]),
         A_ub=A.T.tocsr(),
         b_ub=cost[rows, cols],
         bounds=bounds,
-        method="highs-ipm",
-        options=HIGHS_OPTIONS,
     )
-    check_status(result, "dual")
     return -result.ineqlin.marginals, result.x[:n], result.x[n:], int(result.nit)
 
 

@@ -13,22 +13,18 @@ generated as columns (see :mod:`otdist.solvers._lp`), so HiGHS sees far fewer th
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import linprog
-
-from ._lp import HIGHS_OPTIONS, check_status, solve_by_generation
+from ._lp import highs, solve_by_generation
 
 
 def _restricted_primal(rows, cols, a, b, cost, A):
     n = a.size
-    result = linprog(
+    result = highs(
+        "primal",
         cost[rows, cols],
         A_eq=A[:-1],
         b_eq=np.concatenate([a, b])[:-1],
         bounds=(0, None),
-        method="highs-ipm",
-        options=HIGHS_OPTIONS,
     )
-    check_status(result, "primal")
     duals = result.eqlin.marginals
     f, g = duals[:n], np.append(duals[n:], 0.0)
     return result.x, f, g, int(result.nit)

@@ -130,3 +130,12 @@ def test_size_guard_names_cheaper_methods(rng):
     x = rng.normal(size=(50, 2))
     with pytest.raises(ValueError, match='"sinkhorn", "sliced" or "neural"'):
         otdist.wasserstein(x, x, method="dual", max_size=100)
+
+
+def test_degenerate_problem_where_the_interior_point_method_gives_no_verdict():
+    tiny = 1.1920929e-07
+    x = np.array([[0.0, tiny], [tiny, tiny], [tiny, tiny], [tiny, tiny]])
+    y = np.array([[0.0, 1.0], [5.0, 1.0], [1.0, 1.0], [1.0, 1.0]])
+    expected = ot.emd2([], [], cdist(x, y))
+    for method in ("primal", "dual"):
+        assert otdist.wasserstein(x, y, method=method) == pytest.approx(expected, abs=AGREE)
