@@ -122,7 +122,7 @@ class KRDualEstimator:
         Learning rate; default per critic (groupsort/spectral: Adam 1e-3; gp: Adam(1e-4,
         betas=(0, 0.9)); clip: RMSprop 5e-5, as in the WGAN papers).
     n_folds
-        Cross-fitting folds (>= 2).
+        Cross-fitting folds (>= 2; default 5: each critic trains on 80% of the samples).
     gp_weight, one_sided, clip_value
         Gradient-penalty weight (10) and variant; weight-clipping bound (0.01).
     seed
@@ -149,11 +149,11 @@ class KRDualEstimator:
         critic: str = "groupsort",
         *,
         hidden: int = 64,
-        depth: int = 3,
+        depth: int = 2,
         steps: int = 2000,
         batch_size: int = 1024,
         lr: float | None = None,
-        n_folds: int = 2,
+        n_folds: int = 5,
         gp_weight: float = 10.0,
         one_sided: bool = False,
         clip_value: float = DEFAULT_CLIP,

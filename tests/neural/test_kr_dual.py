@@ -75,8 +75,8 @@ def test_result_fields_and_estimate_on_new_samples(rng):
         estimator.estimate(x, y)
     res = estimator.fit(x, y)
     assert res.device == "cpu" and res.seconds > 0 and isinstance(res.critic, torch.nn.Module)
-    assert res.history.shape[0] == 2 and res.lipschitz_estimate <= 1 + 1e-3
-    assert res.standard_error > 0 and len(res.fold_values) == 2
+    assert res.history.shape[0] == 5 and res.lipschitz_estimate <= 1 + 1e-3
+    assert res.standard_error > 0 and len(res.fold_values) == 5
     fresh = estimator.estimate(rng.normal(size=(2000, 2)), rng.normal(size=(2000, 2)) + [2.0, 0.0])
     assert fresh == pytest.approx(2.0, rel=0.1)
 
@@ -130,5 +130,5 @@ def test_estimate_tracks_the_distance_linearly():
 @pytest.mark.parametrize("kind", CRITICS)
 def test_every_critic_trains_and_separates_the_samples(rng, kind):
     x, y = rng.normal(size=(500, 2)), rng.normal(size=(500, 2)) + [3.0, 0.0]
-    res = KRDualEstimator(kind, steps=100, progress=False).fit(x, y)
+    res = KRDualEstimator(kind, steps=600, progress=False).fit(x, y)
     assert res.value > 0
