@@ -16,10 +16,6 @@ def is_torch(x: Any) -> bool:
     return type(x).__module__.split(".")[0] == "torch" and hasattr(x, "detach")
 
 
-def any_torch(*arrays: Any) -> bool:
-    return any(is_torch(a) for a in arrays if a is not None)
-
-
 def torch_reference(*arrays: Any):
     """The first torch tensor among ``arrays`` (it decides device and dtype)."""
     for a in arrays:

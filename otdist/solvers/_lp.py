@@ -22,6 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..exceptions import ConvergenceWarning
+from . import exact_1d
 from .network_simplex import LPSolution, certificate
 
 #: Cheapest arcs per row and per column in the starting active set.
@@ -50,16 +51,6 @@ def incidence(rows: np.ndarray, cols: np.ndarray, n: int, m: int) -> sp.csc_matr
     return sp.csc_matrix((data, (np.concatenate([rows, n + cols]), np.concatenate([k, k]))), shape=(n + m, rows.size))
 
 
-def _monotone_arcs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Arcs of the north-west corner coupling: a feasible plan with n + m - 1 arcs."""
-    ca, cb = np.cumsum(a), np.cumsum(b)
-    ca[-1] = cb[-1] = 1.0
-    levels = np.concatenate([[0.0], np.unique(np.concatenate([ca[:-1], cb[:-1]]))])
-    rows = np.searchsorted(ca, levels, side="right").clip(max=a.size - 1)
-    cols = np.searchsorted(cb, levels, side="right").clip(max=b.size - 1)
-    return rows, cols
-
-
 def _initial_mask(a, b, cost, neighbours: int) -> np.ndarray:
     n, m = cost.shape
     mask = np.zeros((n, m), dtype=bool)
@@ -73,7 +64,10 @@ def _initial_mask(a, b, cost, neighbours: int) -> np.ndarray:
         mask[nearest.ravel(), np.tile(np.arange(m), neighbours)] = True
     else:
         mask[:] = True
-    mask[_monotone_arcs(a, b)] = True
+    # The north-west-corner (monotone) coupling of the two weight vectors keeps the restricted
+    # primal feasible: the 1-D solver's coupling between positions 0..n-1 and 0..m-1.
+    staircase = exact_1d.monotone_coupling(np.arange(float(a.size)), np.arange(float(b.size)), a, b, 1.0)
+    mask[staircase.u_index, staircase.v_index] = True
     return mask
 
 
