@@ -113,6 +113,12 @@ def _check_options(p, epsilon, relative, scaling, tol, max_iter, max_size, dtype
     return p, epsilon, bool(relative), scaling, tol, max_iter, max_size
 
 
+def _prepare(x, y, a, b, *options):
+    """Validated inputs, and the options checked against their floating-point precision."""
+    inputs = _inputs(x, y, a, b)
+    return inputs, _check_options(*options, str(inputs.x.dtype).replace("torch.", ""))
+
+
 def _solve(inputs: _Inputs, p, metric, minkowski_p, epsilon, relative, scaling, tol, max_iter, max_size, cost=None,
            symmetric=False):
     from .solvers import sinkhorn as core
@@ -196,9 +202,8 @@ def sinkhorn(
     >>> round(res.value, 6)
     3.0
     """
-    inputs = _inputs(x, y, a, b)
-    p, epsilon, relative, scaling, tol, max_iter, max_size = _check_options(
-        p, epsilon, relative, scaling, tol, max_iter, max_size, str(inputs.x.dtype).replace("torch.", "")
+    inputs, (p, epsilon, relative, scaling, tol, max_iter, max_size) = _prepare(
+        x, y, a, b, p, epsilon, relative, scaling, tol, max_iter, max_size
     )
     from .solvers import sinkhorn as core
 
@@ -256,9 +261,8 @@ def sinkhorn_divergence(
     """
     from .solvers import sinkhorn as core
 
-    inputs = _inputs(x, y, a, b)
-    p, epsilon, relative, scaling, tol, max_iter, max_size = _check_options(
-        p, epsilon, relative, scaling, tol, max_iter, max_size, str(inputs.x.dtype).replace("torch.", "")
+    inputs, (p, epsilon, relative, scaling, tol, max_iter, max_size) = _prepare(
+        x, y, a, b, p, epsilon, relative, scaling, tol, max_iter, max_size
     )
     cost_xy = ground_cost(inputs.x, inputs.y, p, metric, minkowski_p=minkowski_p)
     if relative:  # one absolute epsilon for the three problems
