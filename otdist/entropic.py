@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-
 from . import _validation as V
 from . import api
 from ._backend import scalar_out, torch_reference
@@ -28,7 +27,9 @@ DEFAULT_RELATIVE_EPSILON = 0.01
 DEFAULT_TOL = {"float64": 1e-8, "float32": 1e-4}
 DEFAULT_MAX_ITER = 10_000
 DEFAULT_SCALING = 0.5
-GUARD_ALTERNATIVES = 'method="sliced", or subsample the points'
+GUARD_ALTERNATIVES = 'backend="geomloss" with pykeops installed, or method="sliced"'
+GEOMLOSS_GUARD = 'install pykeops for GeomLoss\'s online backend, or method="sliced"'
+BACKENDS = ("torch", "geomloss")
 
 
 @dataclass(frozen=True)
@@ -66,10 +67,12 @@ class SinkhornResult:
         """The entropic coupling P_eps, computed on demand (n x m, or B x n x m)."""
         from .solvers import sinkhorn as core
 
-        pot, cost, a, b, like, batched = self._state
-        plan = core.log_plan(pot, cost.detach(), a.detach(), b.detach()).exp()
-        plan = plan if batched else plan[0]
-        return plan if like is not None else plan.cpu().numpy()
+        pot, geometry, max_size = self._state
+        inputs = geometry.inputs
+        V.check_size(inputs.x.shape[0] * geometry.shape[0], geometry.shape[1], max_size, "SinkhornResult.plan", "the potentials")
+        plan = core.log_plan(pot, geometry.full().detach(), inputs.a.detach(), inputs.b.detach()).exp()
+        plan = plan if inputs.batched else plan[0]
+        return plan if inputs.like is not None else plan.cpu().numpy()
 
 
 @dataclass(frozen=True)
@@ -99,7 +102,7 @@ def _inputs(x, y, a, b, cost=None) -> _Inputs:
     return _Inputs(x, y, a, b, like, batched)
 
 
-def _check_options(p, epsilon, relative, scaling, tol, max_iter, max_size, dtype_name):
+def _check_options(p, epsilon, relative, scaling, tol, max_iter, max_size, backend, dtype_name):
     p = V.check_order(p)
     if epsilon is None:
         epsilon, relative = DEFAULT_RELATIVE_EPSILON, True
@@ -107,35 +110,133 @@ def _check_options(p, epsilon, relative, scaling, tol, max_iter, max_size, dtype
     scaling = V.check_positive(scaling, "scaling", allow_zero=True)
     if scaling >= 1:
         raise ValueError(f"scaling must be in [0, 1) (the ratio between successive epsilons); got {scaling}. Use 0 to disable epsilon-scaling.")
+    backend = V.check_choice(backend, BACKENDS, "backend")
     tol = DEFAULT_TOL.get(dtype_name, 1e-8) if tol is None else V.check_positive(tol, "tol")
     max_iter = V.check_positive(max_iter, "max_iter", integer=True)
     max_size = V.check_positive(max_size, "max_size", integer=True)
-    return p, epsilon, bool(relative), scaling, tol, max_iter, max_size
+    return _Options(p, epsilon, bool(relative), scaling, tol, max_iter, max_size, backend)
 
 
-def _prepare(x, y, a, b, *options):
+@dataclass(frozen=True)
+class _Options:
+    p: float
+    epsilon: float
+    relative: bool
+    scaling: float
+    tol: float
+    max_iter: int
+    max_size: int
+    backend: str
+
+
+def _prepare(x, y, a, b, *options) -> tuple[_Inputs, _Options]:
     """Validated inputs, and the options checked against their floating-point precision."""
     inputs = _inputs(x, y, a, b)
     return inputs, _check_options(*options, str(inputs.x.dtype).replace("torch.", ""))
 
 
-def _solve(inputs: _Inputs, p, metric, minkowski_p, epsilon, relative, scaling, tol, max_iter, max_size, cost=None,
-           symmetric=False):
-    from .solvers import sinkhorn as core
+@dataclass(frozen=True)
+class _Geometry:
+    """The cost of one (batched) problem: a dense (B, n, m) matrix, or rebuilt by blocks of rows."""
 
-    x, y = inputs.x, inputs.y
-    batch, n, m = x.shape[0], x.shape[1], y.shape[1]
-    V.check_size(batch * n, m, max_size, "sinkhorn", GUARD_ALTERNATIVES)
-    if cost is None:
-        cost = ground_cost(x, y, p, metric, minkowski_p=minkowski_p)
+    inputs: _Inputs
+    p: float
+    metric: Any
+    minkowski_p: float | None
+    dense: Any = None
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.inputs.x.shape[1], self.inputs.y.shape[1]
+
+    def rows(self, i0: int, i1: int):
+        if self.dense is not None:
+            return self.dense[:, i0:i1]
+        return ground_cost(self.inputs.x[:, i0:i1], self.inputs.y, self.p, self.metric, minkowski_p=self.minkowski_p)
+
+    def full(self):
+        return self.dense if self.dense is not None else self.rows(0, self.shape[0])
+
+    def scale(self) -> float:
+        """max C, without building C when it is not stored."""
+        from .solvers.online import row_blocks
+
+        if self.dense is not None:
+            return float(self.dense.detach().max())
+        with _no_grad():
+            return max(float(self.rows(i0, i1).max()) for i0, i1 in row_blocks(*self.shape))
+
+
+def _no_grad():
+    import torch
+
+    return torch.no_grad()
+
+
+def _solve(inputs: _Inputs, opts: _Options, metric, minkowski_p, epsilon: float, relative: bool, cost=None,
+           symmetric=False):
+    """Potentials and the geometry of one problem, with the backend and memory guard of ``opts``."""
+    from .solvers import sinkhorn as core
+    from .solvers import sinkhorn_geomloss as gl
+
+    batch, (n, m) = inputs.x.shape[0], (inputs.x.shape[1], inputs.y.shape[1])
+    if opts.backend == "geomloss":
+        gl.check_supported(opts.p, metric, opts.scaling)
+        if not gl.keops_available():
+            V.check_size(batch * n, m, opts.max_size, "sinkhorn", GEOMLOSS_GUARD)
+        geometry = _Geometry(inputs, opts.p, metric, minkowski_p)
     else:
-        cost = cost if cost.ndim == 3 else cost[None]
-    scale = float(cost.detach().max())
+        V.check_size(batch * n, m, opts.max_size, "sinkhorn", GUARD_ALTERNATIVES)
+        if cost is None:
+            cost = ground_cost(inputs.x, inputs.y, opts.p, metric, minkowski_p=minkowski_p)
+        geometry = _Geometry(inputs, opts.p, metric, minkowski_p, cost if cost.ndim == 3 else cost[None])
+    scale = geometry.scale()
     eps = epsilon * scale if relative else epsilon
     if eps <= 0:
-        raise ValueError(f"epsilon must be positive; got {epsilon} relative to a zero cost scale (all points coincide).")
-    kwargs = dict(scaling=scaling, eps_start=max(scale, eps), tol=tol, max_iter=max_iter)
-    return core.solve(cost, inputs.a, inputs.b, eps, symmetric=symmetric, **kwargs), cost
+        raise ValueError(
+            f"relative epsilon needs a positive cost scale; the largest cost is {scale} (the points coincide, or their "
+            "distances underflow). Pass an absolute epsilon with relative=False."
+        )
+    if opts.backend == "torch":
+        pot = core.solve(geometry.dense, inputs.a, inputs.b, eps, symmetric=symmetric, scaling=opts.scaling,
+                         eps_start=max(scale, eps), tol=opts.tol, max_iter=opts.max_iter)
+        return pot, geometry
+    with _no_grad():
+        pot = gl.potentials(inputs.x, inputs.y, inputs.a, inputs.b, eps, opts.p, opts.scaling, opts.tol, opts.max_iter,
+                            geometry.rows, symmetric)
+    if not pot.converged:
+        core.warn_unconverged(opts.max_iter, pot.marginal_error, opts.tol, eps, stacklevel=4)
+    return pot, geometry
+
+
+def _entropic_cost(pot, geometry: _Geometry):
+    from .solvers import online
+    from .solvers import sinkhorn as core
+
+    a, b = geometry.inputs.a, geometry.inputs.b
+    if geometry.dense is not None:
+        return core.entropic_cost(pot, geometry.dense, a, b)
+    f = online.semi_dual_f(geometry.rows, *geometry.shape, core.safe_log(b), pot.g.detach(), pot.epsilon, _tracks_grad(geometry))
+    return (a * f).sum(dim=1) + (b * pot.g.detach()).sum(dim=1)
+
+
+def _transport_cost(pot, geometry: _Geometry):
+    from .solvers import online
+    from .solvers import sinkhorn as core
+
+    a, b = geometry.inputs.a, geometry.inputs.b
+    if geometry.dense is not None:
+        return core.transport_cost(pot, geometry.dense, a, b)
+    log_a, log_b = core.safe_log(a.detach()), core.safe_log(b.detach())
+    return online.plan_statistics(geometry.rows, *geometry.shape, log_a, log_b, pot.f, pot.g, pot.epsilon,
+                                  _tracks_grad(geometry))[0]
+
+
+def _tracks_grad(geometry: _Geometry) -> bool:
+    import torch
+
+    inputs = geometry.inputs
+    return torch.is_grad_enabled() and any(t.requires_grad for t in (inputs.x, inputs.y, inputs.a, inputs.b))
 
 
 def _out(t, inputs: _Inputs):
@@ -161,6 +262,7 @@ def sinkhorn(
     tol: float | None = None,
     max_iter: int = DEFAULT_MAX_ITER,
     max_size: int = DEFAULT_MAX_SIZE,
+    backend: str = "torch",
 ) -> SinkhornResult:
     r"""Entropic optimal transport between weighted point clouds (log-domain Sinkhorn).
 
@@ -188,6 +290,11 @@ def sinkhorn(
         Iteration cap; reaching it gives a :class:`otdist.ConvergenceWarning` with the residual.
     max_size
         Memory guard on B * n * m.
+    backend
+        ``"torch"`` (default): otdist's solver, to ``tol``, on a dense cost matrix.
+        ``"geomloss"``: GeomLoss's epsilon-scaling (euclidean, p = 1 or 2) as a warm start, then
+        log-domain iterations to ``tol`` on blocks of rows of the cost; with pykeops installed the
+        cost matrix is never stored, for problems beyond ``max_size``.
 
     Returns
     -------
@@ -202,26 +309,22 @@ def sinkhorn(
     >>> round(res.value, 6)
     3.0
     """
-    inputs, (p, epsilon, relative, scaling, tol, max_iter, max_size) = _prepare(
-        x, y, a, b, p, epsilon, relative, scaling, tol, max_iter, max_size
-    )
-    from .solvers import sinkhorn as core
-
-    pot, cost = _solve(inputs, p, metric, minkowski_p, epsilon, relative, scaling, tol, max_iter, max_size)
-    transport_cost = core.transport_cost(pot, cost, inputs.a, inputs.b)
-    entropic = core.entropic_cost(pot, cost, inputs.a, inputs.b)
-    value = transport_cost if p == 1 else transport_cost.clamp_min(0) ** (1.0 / p)
+    inputs, opts = _prepare(x, y, a, b, p, epsilon, relative, scaling, tol, max_iter, max_size, backend)
+    pot, geometry = _solve(inputs, opts, metric, minkowski_p, opts.epsilon, opts.relative)
+    transport_cost = _transport_cost(pot, geometry)
+    entropic = _entropic_cost(pot, geometry)
+    value = transport_cost if opts.p == 1 else transport_cost.clamp_min(0) ** (1.0 / opts.p)
     return SinkhornResult(
         value=_out(value, inputs),
         transport_cost=_out(transport_cost, inputs),
         entropic_cost=_out(entropic, inputs),
         potentials=(_out(pot.f, inputs), _out(pot.g, inputs)),
         epsilon=pot.epsilon,
-        p=p,
+        p=opts.p,
         n_iter=pot.n_iter,
         converged=pot.converged,
         marginal_error=_out(pot.marginal_error, inputs),
-        _state=(pot, cost, inputs.a, inputs.b, inputs.like, inputs.batched),
+        _state=(pot, geometry, opts.max_size),
     )
 
 
@@ -240,6 +343,7 @@ def sinkhorn_divergence(
     tol: float | None = None,
     max_iter: int = DEFAULT_MAX_ITER,
     max_size: int = DEFAULT_MAX_SIZE,
+    backend: str = "torch",
 ):
     r"""Debiased Sinkhorn divergence S_eps = OT_eps(a, b) - ½ OT_eps(a, a) - ½ OT_eps(b, b).
 
@@ -259,30 +363,31 @@ def sinkhorn_divergence(
     >>> otdist.sinkhorn_divergence(x, x, epsilon=0.1) < 1e-12
     True
     """
-    from .solvers import sinkhorn as core
-
-    inputs, (p, epsilon, relative, scaling, tol, max_iter, max_size) = _prepare(
-        x, y, a, b, p, epsilon, relative, scaling, tol, max_iter, max_size
-    )
-    cost_xy = ground_cost(inputs.x, inputs.y, p, metric, minkowski_p=minkowski_p)
-    if relative:  # one absolute epsilon for the three problems
-        epsilon, relative = epsilon * float(cost_xy.detach().max()), False
-    args = (p, metric, minkowski_p, epsilon, relative, scaling, tol, max_iter, max_size)
+    inputs, opts = _prepare(x, y, a, b, p, epsilon, relative, scaling, tol, max_iter, max_size, backend)
+    geometry = None
+    epsilon = opts.epsilon
+    if opts.backend == "torch":
+        geometry = _Geometry(inputs, opts.p, metric, minkowski_p, ground_cost(inputs.x, inputs.y, opts.p, metric, minkowski_p=minkowski_p))
+    if opts.relative:  # one absolute epsilon for the three problems
+        geometry = geometry or _Geometry(inputs, opts.p, metric, minkowski_p)
+        epsilon = epsilon * geometry.scale()
     # Identical inputs: the symmetric solver for OT(a, b) too, so that S_eps is exactly 0.
     same_measure = inputs.x.shape == inputs.y.shape and bool((inputs.x == inputs.y).all()) and bool((inputs.a == inputs.b).all())
-    pot_xy, _ = _solve(inputs, *args, cost=cost_xy, symmetric=same_measure)
-    ot_xy = core.entropic_cost(pot_xy, cost_xy, inputs.a, inputs.b)
-    halves = []
-    for pts, w in ((inputs.x, inputs.a), (inputs.y, inputs.b)):
-        same = _Inputs(pts, pts, w, w, inputs.like, True)
-        pot, cost = _solve(same, *args, symmetric=True)
-        halves.append(core.entropic_cost(pot, cost, w, w))
-    return _out(ot_xy - 0.5 * (halves[0] + halves[1]), inputs)
+    dense = geometry.dense if geometry is not None else None
+    terms = []
+    for pair, symmetric in (((inputs.x, inputs.y, inputs.a, inputs.b), same_measure),
+                            ((inputs.x, inputs.x, inputs.a, inputs.a), True),
+                            ((inputs.y, inputs.y, inputs.b, inputs.b), True)):
+        problem = _Inputs(*pair, inputs.like, True)
+        pot, geom = _solve(problem, opts, metric, minkowski_p, epsilon, False, cost=dense, symmetric=symmetric)
+        terms.append(_entropic_cost(pot, geom))
+        dense = None
+    return _out(terms[0] - 0.5 * (terms[1] + terms[2]), inputs)
 
 
 def _sinkhorn_method(problem: api.Problem, need_plan: bool, **options) -> TransportResult:
     """``method="sinkhorn"`` inside ``otdist.wasserstein`` / ``otdist.transport``."""
-    allowed = ("epsilon", "relative", "scaling", "tol", "max_iter", "max_size")
+    allowed = ("epsilon", "relative", "scaling", "tol", "max_iter", "max_size", "backend")
     V.reject_options({k: v for k, v in options.items() if k not in allowed}, "sinkhorn")
     if problem.cost is not None:
         raise ValueError('method="sinkhorn" with a precomputed cost is not supported; pass the points instead.')

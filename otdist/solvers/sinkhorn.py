@@ -60,7 +60,7 @@ def t_a(f, log_a, cost, eps):
     return -eps * _lse(log_a[:, :, None] + (f[:, :, None] - cost) / eps, dim=1)
 
 
-def _safe_log(w):
+def safe_log(w):
     import torch
 
     return torch.where(w > 0, w.clamp_min(torch.finfo(w.dtype).tiny).log(), -math.inf)
@@ -118,8 +118,8 @@ def _scaling_iterations(cost, a, b, f, g, eps, tol, budget, K, symmetric=False):
         log_u, log_v = u.log(), v.log()
         if not (bool(torch.isfinite(log_u).all()) and bool(torch.isfinite(log_v).all())):
             # A kernel row underflowed: fall back to one exact log-domain step and rebuild.
-            g = t_a(f, _safe_log(a), cost, eps)
-            f = t_b(g, _safe_log(b), cost, eps)
+            g = t_a(f, safe_log(a), cost, eps)
+            f = t_b(g, safe_log(b), cost, eps)
         elif float(log_u.abs().max()) > ABSORB_AT or float(log_v.abs().max()) > ABSORB_AT:
             f, g = f + eps * log_u, g + eps * log_v
         else:
@@ -140,7 +140,7 @@ def solve(cost, a, b, eps: float, *, scaling: float, eps_start: float, tol: floa
     with torch.no_grad():
         cost = cost.detach()
         a, b = a.detach(), b.detach()
-        log_b = _safe_log(b)
+        log_b = safe_log(b)
         f, g = torch.zeros_like(a), torch.zeros_like(b)
         n_iter = 0
         schedule = epsilon_schedule(eps, eps_start, scaling)
@@ -158,23 +158,27 @@ def solve(cost, a, b, eps: float, *, scaling: float, eps_start: float, tol: floa
             g = f
         converged = bool((error <= tol).all())
     if not converged:
-        warnings.warn(
-            f"Sinkhorn stopped at max_iter={max_iter} with marginal error {float(error.max()):.3g} > tol={tol:g} "
-            f"(epsilon={eps:.3g}); raise max_iter, increase epsilon or loosen tol.",
-            ConvergenceWarning,
-            stacklevel=4,
-        )
+        warn_unconverged(max_iter, error, tol, eps, stacklevel=5)
     return Potentials(f, g, eps, n_iter, converged, error)
+
+
+def warn_unconverged(max_iter: int, error, tol: float, eps: float, stacklevel: int) -> None:
+    warnings.warn(
+        f"Sinkhorn stopped at max_iter={max_iter} with marginal error {float(error.max()):.3g} > tol={tol:g} "
+        f"(epsilon={eps:.3g}); raise max_iter, increase epsilon or loosen tol.",
+        ConvergenceWarning,
+        stacklevel=stacklevel,
+    )
 
 
 def log_plan(pot: Potentials, cost, a, b):
     """log P_ij = (f_i + g_j - C_ij) / eps + log a_i + log b_j, batched."""
-    return (pot.f[:, :, None] + pot.g[:, None, :] - cost) / pot.epsilon + _safe_log(a)[:, :, None] + _safe_log(b)[:, None, :]
+    return (pot.f[:, :, None] + pot.g[:, None, :] - cost) / pot.epsilon + safe_log(a)[:, :, None] + safe_log(b)[:, None, :]
 
 
 def entropic_cost(pot: Potentials, cost, a, b):
     """OT_eps through the semi-dual at fixed g: exact value, envelope-theorem gradients."""
-    f = t_b(pot.g.detach(), _safe_log(b), cost, pot.epsilon)
+    f = t_b(pot.g.detach(), safe_log(b), cost, pot.epsilon)
     return (a * f).sum(dim=1) + (b * pot.g.detach()).sum(dim=1)
 
 

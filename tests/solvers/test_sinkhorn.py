@@ -78,12 +78,12 @@ def test_small_epsilon_approaches_the_exact_value(rng):
 )
 def test_divergence_non_negative_including_duplicates_and_tiny_epsilon(x, rel_eps, duplicate):
     y = np.vstack([x[: len(x) // 2], x[: len(x) // 2]]) if duplicate else x[::-1] * 0.5 + 0.1
-    if np.ptp(np.vstack([x, y])) == 0:
+    scale = float(np.max(np.sum((x[:, None] - y[None]) ** 2, -1)))
+    if scale == 0:  # a relative epsilon needs a positive cost scale (tested in test_option_errors)
         return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # tiny epsilon on adversarial clouds may hit the cap
         value = otdist.sinkhorn_divergence(x, y, epsilon=rel_eps, relative=True, p=2, max_iter=3000)
-    scale = float(np.max(np.sum((x[:, None] - y[None]) ** 2, -1)))
     assert np.isfinite(value)
     assert value >= -1e-12 * scale
 
@@ -156,7 +156,7 @@ def test_through_the_distance_api(rng):
 
 def test_memory_guard_suggests_alternatives(rng):
     x = rng.random((100, 2))
-    with pytest.raises(ValueError, match='method="sliced"'):
+    with pytest.raises(ValueError, match='backend="geomloss" with pykeops installed, or method="sliced"'):
         otdist.sinkhorn(x, x, max_size=1000)
 
 
@@ -169,3 +169,63 @@ def test_option_errors(rng, kwargs, match):
     x = rng.random((5, 2))
     with pytest.raises((ValueError, TypeError), match=match):
         otdist.sinkhorn(x, x, **kwargs)
+
+
+def test_relative_epsilon_of_a_zero_cost_is_an_error():
+    x = np.zeros((3, 2))
+    for fn in (otdist.sinkhorn, otdist.sinkhorn_divergence):
+        with pytest.raises(ValueError, match="relative epsilon needs a positive cost scale"):
+            fn(x, x + 1e-200, epsilon=0.1, relative=True, p=2)
+
+
+@pytest.mark.parametrize("p", [1, 2])
+def test_geomloss_backend_matches_the_torch_backend(rng, p):
+    x, y = rng.random((40, 3)), rng.random((30, 3)) + 0.2
+    a = rng.random(40) + 0.1
+    a /= a.sum()
+    ref = otdist.sinkhorn(x, y, a, epsilon=0.05, p=p)
+    res = otdist.sinkhorn(x, y, a, epsilon=0.05, p=p, backend="geomloss")
+    assert res.converged and res.marginal_error <= 1e-8
+    assert res.entropic_cost == pytest.approx(ref.entropic_cost, rel=1e-8)
+    assert res.transport_cost == pytest.approx(ref.transport_cost, rel=1e-7)
+    np.testing.assert_allclose(res.plan(), ref.plan(), atol=1e-8)
+    div = otdist.sinkhorn_divergence(x, y, a, epsilon=0.05, p=p, backend="geomloss")
+    assert div == pytest.approx(otdist.sinkhorn_divergence(x, y, a, epsilon=0.05, p=p), rel=1e-7)
+
+
+def test_geomloss_backend_row_blocks_and_gradients(rng, monkeypatch):
+    from otdist.solvers import online
+
+    monkeypatch.setattr(online, "BLOCK_ELEMENTS", 64)  # 2 rows per block: checkpointed blocks
+    x = torch.tensor(rng.random((25, 2)), requires_grad=True)
+    y = torch.tensor(rng.random((32, 2)) + 0.5, requires_grad=True)
+    for backend in ("torch", "geomloss"):
+        div = otdist.sinkhorn_divergence(x, y, epsilon=0.1, p=2, backend=backend)
+        cost = otdist.sinkhorn(x, y, epsilon=0.1, p=2, backend=backend).transport_cost
+        grads = torch.autograd.grad(div + cost, (x, y))
+        if backend == "torch":
+            reference = (div.detach(), grads)
+    assert float(div.detach()) == pytest.approx(float(reference[0]), rel=1e-8)
+    for got, want in zip(grads, reference[1]):
+        torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-9)
+
+
+def test_geomloss_backend_rejects_costs_it_does_not_have(rng):
+    x = rng.random((10, 2))
+    with pytest.raises(ValueError, match="euclidean metric with p = 1 or 2"):
+        otdist.sinkhorn(x, x, p=3, backend="geomloss")
+    with pytest.raises(ValueError, match="euclidean metric with p = 1 or 2"):
+        otdist.sinkhorn(x, x, metric="cityblock", backend="geomloss")
+    with pytest.raises(ValueError, match=r"scaling in \(0, 1\)"):
+        otdist.sinkhorn(x, x, scaling=0, backend="geomloss")
+    with pytest.raises(ValueError, match="backend must be one of"):
+        otdist.sinkhorn(x, x, backend="keops")
+
+
+def test_memory_guard_with_geomloss_backend_names_keops(rng, monkeypatch):
+    from otdist.solvers import sinkhorn_geomloss
+
+    monkeypatch.setattr(sinkhorn_geomloss, "keops_available", lambda: False)
+    x = rng.random((100, 2))
+    with pytest.raises(ValueError, match="install pykeops"):
+        otdist.sinkhorn(x, x, max_size=1000, backend="geomloss")
