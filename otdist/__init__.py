@@ -11,6 +11,8 @@ import importlib
 
 from ._results import TransportResult
 from .api import distance, js, js_distance, kl, transport, wasserstein
+from .comparison import Comparison, compare
+from .divergences.estimators import DivergenceEstimate, estimate
 from .entropic import SinkhornResult, sinkhorn, sinkhorn_divergence
 from .exceptions import ConvergenceWarning
 
@@ -20,11 +22,15 @@ __version__ = "0.1.0"
 _LAZY_SUBMODULES = ("neural", "wgan", "experiments", "cost", "solvers", "divergences")
 
 __all__ = [
+    "Comparison",
     "ConvergenceWarning",
+    "DivergenceEstimate",
     "SinkhornResult",
     "TransportResult",
     "__version__",
+    "compare",
     "distance",
+    "estimate",
     "js",
     "js_distance",
     "kl",

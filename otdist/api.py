@@ -361,21 +361,13 @@ def _in_base(value, base):
     return value / np.log(base)
 
 
-#: Default neighbour rank of the k-NN estimators.
-DEFAULT_K = 5
+def _sample_divergence(name: str, x, y, method: str, base, options):
+    from .divergences import estimators
+
+    return float(_in_base(estimators.point_estimate(name, x, y, method, options), base))
 
 
-def _knn(name: str, x, y, base, options):
-    from .divergences import knn
-
-    k = V.check_positive(options.pop("k", DEFAULT_K), "k", integer=True)
-    V.reject_options(options, "knn")
-    x, y = V.as_points(x, "x"), V.as_points(y, "y")
-    V.check_same_dim(x, y, ("x", "y"))
-    if min(len(x), len(y)) <= k:
-        raise ValueError(f"the k-NN estimator needs more than k={k} samples on each side; got {len(x)} and {len(y)}.")
-    value = getattr(knn, name)(to_numpy(x), to_numpy(y), k)
-    return float(_in_base(value, base))
+_DIVERGENCE_METHODS = ("histogram", "knn", "classifier", "hist", "kde")
 
 
 def kl(p, q, *, base: float | None = None, method: str = "histogram", **options):
@@ -383,8 +375,16 @@ def kl(p, q, *, base: float | None = None, method: str = "histogram", **options)
 
     ``method="histogram"`` (default): p and q are histograms on a shared support, normalised like
     ``scipy.stats.entropy``; the result is ``+inf`` when some q_i = 0 < p_i.
-    ``method="knn"``: p and q are samples ``(n, d)`` and ``(m, d)``; the k-nearest-neighbour
-    estimator of Wang, Kulkarni & Verdú (option ``k``, default 5).
+
+    Estimators from samples ``(n, d)`` and ``(m, d)`` (a float; :func:`otdist.estimate` adds a
+    standard error):
+
+    * ``method="knn"``: k-nearest-neighbour estimator of Wang, Kulkarni & Verdú (option ``k``,
+      default 5);
+    * ``method="classifier"``: the density ratio D/(1 - D) of a classifier trained on a split of
+      the samples (options ``model``, ``test_fraction``, ``seed``), averaged on the held-out part;
+    * ``method="hist"``/``"kde"``: plug-in on histograms/Gaussian KDEs of 1-D samples (options
+      ``bins``, ``pseudocount`` / ``bandwidth``); biased, see the documentation.
 
     Examples
     --------
@@ -392,8 +392,8 @@ def kl(p, q, *, base: float | None = None, method: str = "histogram", **options)
     >>> round(otdist.kl([0.5, 0.5], [0.9, 0.1]), 10)
     0.5108256238
     """
-    if V.check_choice(method, ("histogram", "knn"), "method") == "knn":
-        return _knn("kl", p, q, base, options)
+    if V.check_choice(method, _DIVERGENCE_METHODS, "method") != "histogram":
+        return _sample_divergence("kl", p, q, method, base, options)
     V.reject_options(options, method)
     p, q, like = _histogram_pair(p, q, "kl")
     return scalar_out(_in_base(kl_histograms(p, q), base), like)
@@ -403,8 +403,12 @@ def js(p, q, *, base: float | None = None, method: str = "histogram", **options)
     r"""Jensen-Shannon divergence, ½KL(p‖m) + ½KL(q‖m) with m = (p + q)/2, between histograms.
 
     Symmetric, in [0, log 2] (in nats), exactly log 2 for disjoint supports, never NaN.
-    Equals ``scipy.spatial.distance.jensenshannon(p, q) ** 2``. ``method="knn"`` estimates it
-    from equal-size samples ``(n, d)`` (option ``k``, default 5).
+    Equals ``scipy.spatial.distance.jensenshannon(p, q) ** 2``.
+
+    From samples (a float in [0, log 2]; :func:`otdist.estimate` adds a standard error):
+    ``method="knn"`` (equal-size samples, option ``k``), ``method="classifier"``
+    (log 2 + ½ max_D E_P log D + E_Q log(1 - D), held-out; options ``model`` = ``"logistic"``,
+    ``"boosting"`` or ``"mlp"``, ``test_fraction``, ``seed``), ``"hist"``/``"kde"`` (1-D, biased).
 
     Examples
     --------
@@ -412,8 +416,8 @@ def js(p, q, *, base: float | None = None, method: str = "histogram", **options)
     >>> otdist.js([1, 0], [0, 1]) == otdist.js([1, 0], [0, 1], base=2) * __import__("math").log(2)
     True
     """
-    if V.check_choice(method, ("histogram", "knn"), "method") == "knn":
-        return _knn("js", p, q, base, options)
+    if V.check_choice(method, _DIVERGENCE_METHODS, "method") != "histogram":
+        return _sample_divergence("js", p, q, method, base, options)
     V.reject_options(options, method)
     p, q, like = _histogram_pair(p, q, "js")
     return scalar_out(_in_base(js_histograms(p, q), base), like)

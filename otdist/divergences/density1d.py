@@ -1,0 +1,50 @@
+r"""Plug-in KL and JS between 1-D samples through density estimates: histograms and Gaussian KDE.
+
+Both are *biased* and meant for quick looks at 1-D data, not for inference:
+
+* ``"hist"``: both samples are binned on shared edges (``numpy.histogram_bin_edges`` of the pooled
+  sample with the rule ``bins``: Freedman-Diaconis ``"fd"`` by default, or a number of bins), and
+  the histogram divergence is computed.  The bin width trades bias (wide bins blur differences:
+  KL and JS are underestimated) against variance (narrow bins leave empty cells: KL becomes
+  ``inf`` when Q has an empty bin where P has mass; ``pseudocount`` adds that many counts to every
+  bin to keep it finite, at the price of more bias).
+* ``"kde"``: Gaussian kernel density estimates (``scipy.stats.gaussian_kde``, bandwidth rule
+  ``bandwidth``: ``"scott"``, ``"silverman"`` or a factor), integrated on a grid
+  covering both samples plus four bandwidths.  Smoothing inflates both densities' spread, which
+  biases KL and JS downwards (by O(h^2)).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.integrate import trapezoid
+from scipy.stats import gaussian_kde
+
+from .discrete import js_histograms, kl_histograms
+
+#: Grid points for integrating the KDE divergences; margin in bandwidths around the samples.
+KDE_GRID = 4096
+KDE_MARGIN = 4.0
+DEFAULT_BINS = "fd"
+DEFAULT_BANDWIDTH = "scott"
+
+
+def histogram_estimate(divergence: str, x: np.ndarray, y: np.ndarray, bins=DEFAULT_BINS,
+                       pseudocount: float = 0.0) -> float:
+    edges = np.histogram_bin_edges(np.concatenate([x, y]), bins=bins)
+    p = np.histogram(x, edges)[0] + pseudocount
+    q = np.histogram(y, edges)[0] + pseudocount
+    p, q = p / p.sum(), q / q.sum()
+    return float(kl_histograms(p, q) if divergence == "kl" else js_histograms(p, q))
+
+
+def kde_estimate(divergence: str, x: np.ndarray, y: np.ndarray, bandwidth=DEFAULT_BANDWIDTH) -> float:
+    kp, kq = gaussian_kde(x, bw_method=bandwidth), gaussian_kde(y, bw_method=bandwidth)
+    width = KDE_MARGIN * float(np.sqrt(max(kp.covariance[0, 0], kq.covariance[0, 0])))
+    grid = np.linspace(min(x.min(), y.min()) - width, max(x.max(), y.max()) + width, KDE_GRID)
+    log_p, log_q = kp.logpdf(grid), kq.logpdf(grid)
+    if divergence == "kl":
+        return float(max(trapezoid(np.exp(log_p) * (log_p - log_q), grid), 0.0))
+    log_m = np.logaddexp(log_p, log_q) - np.log(2.0)
+    integrand = 0.5 * (np.exp(log_p) * (log_p - log_m) + np.exp(log_q) * (log_q - log_m))
+    return float(min(max(trapezoid(integrand, grid), 0.0), np.log(2.0)))
