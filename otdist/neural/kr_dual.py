@@ -28,7 +28,7 @@ from . import distributed as D
 from .critics import CRITICS, DEFAULT_CLIP, Critic, gradient_norms, gradient_penalty
 
 #: Fraction of each training part held back for early stopping.
-VALIDATION_FRACTION = 0.2
+VALIDATION_FRACTION = 0.1
 #: Evaluate the validation objective every EVAL_EVERY steps; stop after PATIENCE evaluations
 #: without improvement.
 EVAL_EVERY = 50
