@@ -65,6 +65,71 @@ def _experiment(args: argparse.Namespace) -> int:
     return 0
 
 
+def _wgan_train(args: argparse.Namespace) -> int:
+    from . import wgan
+    from .neural import distributed
+
+    distributed.init_from_env()  # under torchrun: DDP across the ranks
+    config = wgan.Config(data=args.data, lipschitz=args.lipschitz, steps=args.steps, n_critic=args.n_critic,
+                         batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device, out=args.out,
+                         resume=args.resume, progress=not args.quiet)
+    try:
+        run = wgan.train(config)
+    except wgan.TrainingInterrupted as stop:
+        print(f"otdist wgan: {stop}. Continue with the same command and --resume.", file=sys.stderr)
+        return 130
+    except (FileNotFoundError, TypeError, ValueError) as err:
+        raise SystemExit(f"otdist wgan train: {err}") from err
+    if distributed.world()[0] == 0:
+        for key, value in run.metrics.items():
+            print(f"{key}: {value}")
+        for name, path in run.files.items():
+            print(f"wrote {name}: {path}")
+    return 0
+
+
+def _wgan_sample(args: argparse.Namespace) -> int:
+    from . import wgan
+
+    try:
+        sample = wgan.load_generator(args.checkpoint)
+    except (FileNotFoundError, ValueError) as err:
+        raise SystemExit(f"otdist wgan sample: {err}") from err
+    samples = sample(args.n, seed=args.seed)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.save(out, samples)
+    print(f"wrote {out}: {samples.shape}")
+    return 0
+
+
+def _add_wgan(sub) -> None:
+    from .neural.critics import CRITICS
+    from .wgan.data import DATASETS
+
+    wgan = sub.add_parser("wgan", help="train a WGAN whose critic is the KR critic, or sample from one")
+    commands = wgan.add_subparsers(dest="wgan_command", required=True)
+    train = commands.add_parser("train", help="train (or --resume) a WGAN; writes log, checkpoint, figures, metrics")
+    train.add_argument("--data", choices=DATASETS, default="8gaussians")
+    train.add_argument("--lipschitz", choices=CRITICS, default="gp", help="how the critic is kept 1-Lipschitz")
+    train.add_argument("--steps", type=int, help="generator steps (default: per dataset)")
+    train.add_argument("--n-critic", type=int, default=5, help="critic steps per generator step")
+    train.add_argument("--batch-size", type=int, default=256)
+    train.add_argument("--lr", type=float, help="learning rate (default: per critic, as in the WGAN papers)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1, ...")
+    train.add_argument("--out", default="wgan-run", help="output directory")
+    train.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(func=_wgan_train)
+    sample = commands.add_parser("sample", help="draw samples from a trained generator into a .npy file")
+    sample.add_argument("--checkpoint", required=True)
+    sample.add_argument("--n", type=int, default=1000)
+    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--out", required=True, help=".npy file to write")
+    sample.set_defaults(func=_wgan_sample)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .comparison import DEFAULT_METRICS, METRICS
     from .experiments import EXPERIMENTS
@@ -91,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--seed", type=int, default=0)
     exp.add_argument("--quiet", action="store_true", help="no progress bar")
     exp.set_defaults(func=_experiment)
+    _add_wgan(sub)
     return parser
 
 

@@ -1,0 +1,153 @@
+"""WGAN: exact resume, checkpoint safety, metrics on planted generators, CLI."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from otdist import wgan
+from otdist.cli import main
+from otdist.wgan import checkpoint, metrics
+from otdist.wgan.data import load
+
+
+def _small(out, **kw):
+    return wgan.Config(**{"data": "8gaussians", "steps": 6, "eval_every": 3, "checkpoint_every": 3,
+                          "batch_size": 64, "out": str(out), "progress": False, **kw})
+
+
+def _params(module):
+    return torch.cat([p.detach().flatten() for p in module.state_dict().values() if p.dtype.is_floating_point])
+
+
+@pytest.mark.parametrize("lipschitz", ["gp", "clip", "groupsort", "spectral"])
+def test_resume_follows_the_uninterrupted_trajectory(tmp_path, lipschitz):
+    full = wgan.train(_small(tmp_path / "full", lipschitz=lipschitz))
+    wgan.train(_small(tmp_path / "split", lipschitz=lipschitz, steps=3))
+    resumed = wgan.train(_small(tmp_path / "split", lipschitz=lipschitz, resume=True))
+    assert resumed.step == full.step == 6
+    torch.testing.assert_close(_params(resumed.generator), _params(full.generator), rtol=0, atol=0)
+    torch.testing.assert_close(_params(resumed.critic), _params(full.critic), rtol=0, atol=0)
+    assert [r["step"] for r in resumed.log] == [r["step"] for r in full.log] == [0, 3, 6]
+
+
+def test_resume_refuses_a_different_configuration(tmp_path):
+    wgan.train(_small(tmp_path, steps=3))
+    with pytest.raises(ValueError, match="cannot resume .*lipschitz: 'gp' -> 'clip'"):
+        wgan.train(_small(tmp_path, lipschitz="clip", resume=True))
+    with pytest.raises(FileNotFoundError, match="Train without --resume first"):
+        wgan.train(_small(tmp_path / "none", resume=True))
+
+
+class _Exploit:
+    def __reduce__(self):
+        return (os.system, (f"touch {self.target}",))
+
+
+def test_tampered_checkpoint_is_refused(tmp_path):
+    run = wgan.train(_small(tmp_path, steps=2))
+    state = torch.load(run.files["checkpoint"], weights_only=True)
+    exploit = _Exploit()
+    exploit.target = str(tmp_path / "pwned")
+    state["generator"] = exploit
+    torch.save(state, tmp_path / "tampered.pt")
+    with pytest.raises(ValueError, match="not a valid otdist checkpoint"):
+        wgan.load_generator(tmp_path / "tampered.pt")
+    assert not (tmp_path / "pwned").exists()
+    torch.save({"format": "something else"}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="not an otdist WGAN checkpoint"):
+        checkpoint.load(tmp_path / "other.pt")
+
+
+def test_checkpoint_is_written_atomically(tmp_path, monkeypatch):
+    path = tmp_path / "checkpoint.pt"
+    checkpoint.save_atomic({"format": checkpoint.FORMAT, "x": torch.ones(3)}, path)
+
+    def crash(obj, f):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", crash)
+    with pytest.raises(OSError):
+        checkpoint.save_atomic({"format": checkpoint.FORMAT, "x": torch.zeros(3)}, path)
+    assert torch.equal(torch.load(path, weights_only=True)["x"], torch.ones(3))  # the old file is intact
+
+
+def test_mixture_metrics_on_planted_generators():
+    data = load("8gaussians")
+    rng = np.random.default_rng(0)
+    one_mode = (data.centres[3] + data.sigma * rng.normal(size=(2000, 2))).astype(np.float32)
+    got = metrics.evaluate(one_mode, data)
+    assert got["modes_covered"] == 1 and got["modes_total"] == 8
+    assert got["high_quality_fraction"] > 0.95
+    assert got["exact_w1_to_real"] > 1.5  # most of the real mass is on the other seven modes
+    real = metrics.evaluate(data.train[:2000], data)
+    assert real["modes_covered"] == 8 and real["high_quality_fraction"] > 0.97  # 1 - exp(-9/2) = 0.989 in 2-D
+    assert real["exact_w1_to_real"] < 0.1
+    blurred = metrics.mixture_metrics(rng.normal(size=(2000, 2)), data.centres, data.sigma)
+    assert blurred["high_quality_fraction"] < 0.05
+
+
+@pytest.mark.parametrize("name", ["digits", "flags"])
+def test_image_metrics_on_planted_generators(name):
+    data = load(name)
+    real = metrics.evaluate(data.test, data)
+    assert real["classes_covered"] == real["classes_total"] and real["classifier_accuracy_on_real"] > 0.9
+    assert real["class_kl_to_uniform"] < 0.05
+    collapsed = np.repeat(data.test[:1], 500, axis=0)  # a generator that always outputs the same image
+    got = metrics.evaluate(collapsed, data)
+    assert got["classes_covered"] == 1 and got["class_kl_to_uniform"] > np.log(real["classes_total"]) - 0.3
+
+
+def test_flags_are_in_range_and_every_layout_appears():
+    data = load("flags")
+    assert data.train.shape[1] == 3 * 24 * 36 and data.train.min() >= -1 and data.train.max() <= 1
+    assert set(np.unique(data.labels_train)) == set(range(6))
+
+
+def test_cli_train_and_sample(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["wgan", "train", "--data", "swissroll", "--steps", "4", "--out", str(out), "--quiet",
+                 "--batch-size", "32"]) == 0
+    text = capsys.readouterr().out
+    assert "exact_w1_to_real" in text
+    for name in ("log.csv", "checkpoint.pt", "samples.png", "curves.png", "metrics.json", "config.json"):
+        assert (out / name).is_file(), name
+    assert (out / "samples.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert json.loads((out / "metrics.json").read_text())["steps"] == 4
+    assert main(["wgan", "sample", "--checkpoint", str(out / "checkpoint.pt"), "--n", "50", "--out",
+                 str(tmp_path / "s.npy")]) == 0
+    assert np.load(tmp_path / "s.npy").shape == (50, 2)
+    with pytest.raises(SystemExit, match="no checkpoint"):
+        main(["wgan", "sample", "--checkpoint", str(tmp_path / "missing.pt"), "--out", str(tmp_path / "t.npy")])
+
+
+def test_image_run_samples_have_the_image_shape(tmp_path):
+    run = wgan.train(wgan.Config(data="digits", steps=2, batch_size=32, out=str(tmp_path), progress=False))
+    assert run.sample(3).shape == (3, 8, 8)
+    assert wgan.load_generator(run.files["checkpoint"])(4).shape == (4, 8, 8)
+    assert "classes_covered" in run.metrics and "sliced_w1_to_real" in run.metrics
+
+
+def test_sigterm_saves_a_checkpoint_and_resume_continues(tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "otdist.cli", "wgan", "train", "--steps", "100000", "--out", str(out), "--quiet",
+           "--batch-size", "32"]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (out / "config.json").exists() and time.time() < deadline:  # written when training starts
+        time.sleep(0.2)
+    time.sleep(3)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "checkpoint saved" in err
+    state = checkpoint.load(out / "checkpoint.pt")
+    assert state["step"] > 0
+    resumed = wgan.train(wgan.Config(steps=state["step"] + 2, batch_size=32, out=str(out), resume=True, progress=False))
+    assert resumed.step == state["step"] + 2
