@@ -40,6 +40,22 @@ def _minkowski_order(metric: str, minkowski_p: float | None) -> float:
     return {"euclidean": 2.0, "cityblock": 1.0, "chebyshev": float("inf")}.get(metric, 2.0)
 
 
+def squared_euclidean(x, y):
+    """|x_i - y_j|^2 for torch (..., n, d) and (..., m, d) in one matrix product.
+
+    The points are centred on their common mean first, which keeps the cancellation in
+    |x|^2 + |y|^2 - 2 x.y small when the clouds sit far from the origin.
+    """
+    import torch
+
+    centre = torch.cat([x, y], dim=-2).mean(dim=-2, keepdim=True).detach()
+    x, y = x - centre, y - centre
+    ones_x, ones_y = torch.ones_like(x[..., :1]), torch.ones_like(y[..., :1])
+    left = torch.cat([x, (x * x).sum(-1, keepdim=True), ones_x], dim=-1)
+    right = torch.cat([-2.0 * y, ones_y, (y * y).sum(-1, keepdim=True)], dim=-1)
+    return torch.matmul(left, right.transpose(-1, -2)).clamp_min(0.0)
+
+
 def pairwise_distance(x, y, metric: Metric = "euclidean", *, minkowski_p: float | None = None):
     """Matrix of ground distances d(x_i, y_j) between the rows of x (n, d) and y (m, d)."""
     if callable(metric):
@@ -51,7 +67,7 @@ def pairwise_distance(x, y, metric: Metric = "euclidean", *, minkowski_p: float 
         import torch
 
         if metric == "sqeuclidean":
-            return ((x[..., :, None, :] - y[..., None, :, :]) ** 2).sum(-1)
+            return squared_euclidean(x, y)
         return torch.cdist(x, y, p=order)
     if metric == "minkowski":
         return cdist(x, y, "minkowski", p=order)
@@ -60,6 +76,8 @@ def pairwise_distance(x, y, metric: Metric = "euclidean", *, minkowski_p: float 
 
 def ground_cost(x, y, p: float, metric: Metric = "euclidean", *, minkowski_p: float | None = None):
     """The transport cost matrix C_ij = d(x_i, y_j) ** p."""
+    if p == 2 and metric == "euclidean" and is_torch(x):
+        return squared_euclidean(x, y)
     dist = pairwise_distance(x, y, metric, minkowski_p=minkowski_p)
     if p == 1:
         return dist

@@ -44,20 +44,39 @@ class Potentials:
     marginal_error: object  # (B,)
 
 
+def exponent(cost, row, col, eps):
+    """(row_i + col_j - C_ij) / eps as one fused pass over C (``baddbmm`` with a rank-2 product).
+
+    ``row`` (B, n) and ``col`` (B, m) may hold -inf (zero weights): the entries become -inf.
+    """
+    import torch
+
+    left = torch.stack([row, torch.ones_like(row)], dim=2)  # (B, n, 2)
+    right = torch.stack([torch.ones_like(col), col], dim=1)  # (B, 2, m)
+    return torch.baddbmm(cost, left, right, beta=-1.0 / eps, alpha=1.0 / eps)
+
+
 def _lse(t, dim):
     import torch
 
-    return torch.logsumexp(t, dim=dim)
+    if t.requires_grad:
+        return torch.logsumexp(t, dim=dim)
+    top = t.amax(dim=dim, keepdim=True).clamp_min(torch.finfo(t.dtype).min)  # all -inf rows stay -inf
+    return t.sub_(top).exp_().sum(dim=dim).log_() + top.squeeze(dim)
 
 
 def t_b(g, log_b, cost, eps):
     """c-transform of g: f_i = -eps log sum_j b_j exp((g_j - C_ij) / eps)."""
-    return -eps * _lse(log_b[:, None, :] + (g[:, None, :] - cost) / eps, dim=2)
+    import torch
+
+    return -eps * _lse(exponent(cost, torch.zeros_like(cost[:, :, 0]), g + eps * log_b, eps), dim=2)
 
 
 def t_a(f, log_a, cost, eps):
     """c-transform of f: g_j = -eps log sum_i a_i exp((f_i - C_ij) / eps)."""
-    return -eps * _lse(log_a[:, :, None] + (f[:, :, None] - cost) / eps, dim=1)
+    import torch
+
+    return -eps * _lse(exponent(cost, f + eps * log_a, torch.zeros_like(cost[:, 0, :]), eps), dim=1)
 
 
 def safe_log(w):
@@ -75,12 +94,20 @@ def epsilon_schedule(eps: float, start: float, scaling: float) -> list[float]:
 
 
 def _fill_kernel(out, f, g, cost, eps):
-    """out <- exp((f_i + g_j - C_ij) / eps), in place (no n x m temporaries)."""
+    """out <- exp((f_i + g_j - C_ij) / eps), in place: one fused pass and one exp."""
     import torch
 
-    torch.sub(f[:, :, None], cost, out=out)
-    out.add_(g[:, None, :]).div_(eps).exp_()
-    return out
+    left = torch.stack([f, torch.ones_like(f)], dim=2)
+    right = torch.stack([torch.ones_like(g), g], dim=1)
+    torch.baddbmm(cost, left, right, beta=-1.0 / eps, alpha=1.0 / eps, out=out)
+    return out.exp_()
+
+
+OMEGA = 1.0
+
+
+def _relax(old, new, omega):
+    return new if omega == 1.0 else old ** (1.0 - omega) * new**omega
 
 
 def _scaling_iterations(cost, a, b, f, g, eps, tol, budget, K, symmetric=False):
@@ -108,10 +135,10 @@ def _scaling_iterations(cost, a, b, f, g, eps, tol, budget, K, symmetric=False):
             u = v = torch.where(a > 0, (u / Ku).sqrt(), 1.0)
         else:
             Kv = torch.matmul(K, (b * v)[:, :, None])[:, :, 0]
-            u = torch.where(a > 0, 1.0 / Kv, 1.0)
+            u = torch.where(a > 0, _relax(u, 1.0 / Kv, OMEGA), 1.0)
             KTu = torch.matmul((a * u)[:, None, :], K)[:, 0, :]
             error = (b * (v * KTu - 1.0).abs()).sum(dim=1)
-            v = torch.where(b > 0, 1.0 / KTu, 1.0)
+            v = torch.where(b > 0, _relax(v, 1.0 / KTu, OMEGA), 1.0)
         it += 1
         if bool((error <= tol).all()):
             break
@@ -173,16 +200,27 @@ def warn_unconverged(max_iter: int, error, tol: float, eps: float, stacklevel: i
 
 def log_plan(pot: Potentials, cost, a, b):
     """log P_ij = (f_i + g_j - C_ij) / eps + log a_i + log b_j, batched."""
-    return (pot.f[:, :, None] + pot.g[:, None, :] - cost) / pot.epsilon + safe_log(a)[:, :, None] + safe_log(b)[:, None, :]
+    eps = pot.epsilon
+    return exponent(cost, pot.f + eps * safe_log(a), pot.g + eps * safe_log(b), eps)
 
 
 def entropic_cost(pot: Potentials, cost, a, b):
-    """OT_eps through the semi-dual at fixed g: exact value, envelope-theorem gradients."""
-    f = t_b(pot.g.detach(), safe_log(b), cost, pot.epsilon)
-    return (a * f).sum(dim=1) + (b * pot.g.detach()).sum(dim=1)
+    """OT_eps through the semi-dual at fixed g: exact value, envelope-theorem gradients.
+
+    Without autograd, f = T_b(g) is already stored in ``pot`` and the value is a dot product.
+    """
+    g = pot.g.detach()
+    if not any(t.requires_grad for t in (cost, a, b)):
+        return (a * pot.f).sum(dim=1) + (b * g).sum(dim=1)
+    f = t_b(g, safe_log(b), cost, pot.epsilon)
+    return (a * f).sum(dim=1) + (b * g).sum(dim=1)
 
 
 def transport_cost(pot: Potentials, cost, a, b):
     """<P_eps, C> with the plan held fixed (its gradient in C is P_eps)."""
-    plan = log_plan(pot, cost.detach(), a.detach(), b.detach()).exp()
-    return (plan * cost).sum(dim=(1, 2))
+    import torch
+
+    batch = cost.shape[0]
+    with torch.no_grad():
+        plan = log_plan(pot, cost.detach(), a.detach(), b.detach()).exp_()
+    return torch.bmm(plan.reshape(batch, 1, -1), cost.reshape(batch, -1, 1)).reshape(batch)

@@ -127,10 +127,11 @@ def test_cli_train_and_sample(tmp_path, capsys):
         main(["wgan", "sample", "--checkpoint", str(tmp_path / "missing.pt"), "--out", str(tmp_path / "t.npy")])
 
 
-def test_image_run_samples_have_the_image_shape(tmp_path):
-    run = wgan.train(wgan.Config(data="digits", steps=2, batch_size=32, out=str(tmp_path), progress=False))
-    assert run.sample(3).shape == (3, 8, 8)
-    assert wgan.load_generator(run.files["checkpoint"])(4).shape == (4, 8, 8)
+@pytest.mark.parametrize("name, shape", [("digits", (8, 8)), ("flags", (3, 24, 36))])
+def test_image_run_samples_have_the_image_shape(tmp_path, name, shape):
+    run = wgan.train(wgan.Config(data=name, steps=2, batch_size=32, out=str(tmp_path), progress=False))
+    assert run.sample(3).shape == (3, *shape)
+    assert wgan.load_generator(run.files["checkpoint"])(4).shape == (4, *shape)
     assert "classes_covered" in run.metrics and "sliced_w1_to_real" in run.metrics
 
 
@@ -151,3 +152,22 @@ def test_sigterm_saves_a_checkpoint_and_resume_continues(tmp_path):
     assert state["step"] > 0
     resumed = wgan.train(wgan.Config(steps=state["step"] + 2, batch_size=32, out=str(out), resume=True, progress=False))
     assert resumed.step == state["step"] + 2
+
+
+@pytest.mark.slow
+def test_eight_gaussians_with_gradient_penalty_at_the_default_budget(tmp_path):
+    run = wgan.train(wgan.Config(data="8gaussians", lipschitz="gp", out=str(tmp_path), progress=False))
+    m = run.metrics
+    assert m["modes_covered"] == 8
+    assert m["high_quality_fraction"] >= 0.6
+    assert m["exact_w1_to_real"] < 0.25 * m["initial_distance"]
+    assert m["spearman_critic_vs_distance"] > 0.8  # the critic's estimate tracks the exact W1
+
+
+@pytest.mark.slow
+def test_digits_cover_the_classes(tmp_path):
+    run = wgan.train(wgan.Config(data="digits", lipschitz="gp", out=str(tmp_path), progress=False))
+    m = run.metrics
+    assert m["classes_covered"] >= 9
+    assert m["classifier_confidence"] > 0.8
+    assert m["sliced_w1_to_real"] < 0.5 * m["initial_distance"]
