@@ -53,7 +53,8 @@ def squared_euclidean(x, y):
     ones_x, ones_y = torch.ones_like(x[..., :1]), torch.ones_like(y[..., :1])
     left = torch.cat([x, (x * x).sum(-1, keepdim=True), ones_x], dim=-1)
     right = torch.cat([-2.0 * y, ones_y, (y * y).sum(-1, keepdim=True)], dim=-1)
-    return torch.matmul(left, right.transpose(-1, -2)).clamp_min(0.0)
+    out = torch.matmul(left, right.transpose(-1, -2))
+    return out.clamp_min_(0.0) if not out.requires_grad else out.clamp_min(0.0)
 
 
 def pairwise_distance(x, y, metric: Metric = "euclidean", *, minkowski_p: float | None = None):

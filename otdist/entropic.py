@@ -26,7 +26,7 @@ DEFAULT_RELATIVE_EPSILON = 0.01
 #: Default stopping tolerance on the L1 marginal error, per floating-point precision.
 DEFAULT_TOL = {"float64": 1e-8, "float32": 1e-4}
 DEFAULT_MAX_ITER = 10_000
-DEFAULT_SCALING = 0.5
+DEFAULT_SCALING = 0.1
 GUARD_ALTERNATIVES = 'backend="geomloss" with pykeops installed, or method="sliced"'
 GEOMLOSS_GUARD = 'install pykeops for GeomLoss\'s online backend, or method="sliced"'
 BACKENDS = ("torch", "geomloss")

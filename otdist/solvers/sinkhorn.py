@@ -32,6 +32,12 @@ STAGE_ITERATIONS = 50
 STAGE_TOL = 1e-2
 #: Absorb the scalings u, v into the potentials when |log u| or |log v| exceeds this.
 ABSORB_AT = 30.0
+#: Over-relaxation of the scaling updates (Thibault, Chizat, Dossal & Papadakis, 2017):
+#: u <- u^(1 - w) (a / K v)^w cuts the iterations by about a third at w = 1.5.  It is only locally
+#: convergent, so a stage falls back to w = 1 for good when the marginal error exceeds
+#: RELAX_GUARD times the best error seen in that stage.
+OVER_RELAXATION = 1.5
+RELAX_GUARD = 10.0
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,8 @@ class Potentials:
     n_iter: int
     converged: bool
     marginal_error: object  # (B,)
+    #: sum_j P_ij C_ij / a_i for the returned pair, from the final pass (None when not computed).
+    row_cost: object = None
 
 
 def exponent(cost, row, col, eps):
@@ -103,10 +111,8 @@ def _fill_kernel(out, f, g, cost, eps):
     return out.exp_()
 
 
-OMEGA = 1.0
-
-
-def _relax(old, new, omega):
+def _relax(old, new, omega: float):
+    """Over-relaxed scaling update old^(1 - omega) new^omega (omega = 1: plain Sinkhorn)."""
     return new if omega == 1.0 else old ** (1.0 - omega) * new**omega
 
 
@@ -127,7 +133,7 @@ def _scaling_iterations(cost, a, b, f, g, eps, tol, budget, K, symmetric=False):
     _fill_kernel(K, f, g, cost, eps)
     u, v = torch.ones_like(a), torch.ones_like(b)
     error = torch.full(a.shape[:1], math.inf, dtype=a.dtype, device=a.device)
-    it = 0
+    it, omega, best = 0, OVER_RELAXATION, math.inf
     while it < budget:
         if symmetric:
             Ku = torch.matmul(K, (a * u)[:, :, None])[:, :, 0]
@@ -135,13 +141,17 @@ def _scaling_iterations(cost, a, b, f, g, eps, tol, budget, K, symmetric=False):
             u = v = torch.where(a > 0, (u / Ku).sqrt(), 1.0)
         else:
             Kv = torch.matmul(K, (b * v)[:, :, None])[:, :, 0]
-            u = torch.where(a > 0, _relax(u, 1.0 / Kv, OMEGA), 1.0)
+            u = torch.where(a > 0, _relax(u, 1.0 / Kv, omega), 1.0)
             KTu = torch.matmul((a * u)[:, None, :], K)[:, 0, :]
             error = (b * (v * KTu - 1.0).abs()).sum(dim=1)
-            v = torch.where(b > 0, _relax(v, 1.0 / KTu, OMEGA), 1.0)
+            v = torch.where(b > 0, _relax(v, 1.0 / KTu, omega), 1.0)
         it += 1
-        if bool((error <= tol).all()):
+        worst = float(error.max())
+        if worst <= tol:
             break
+        if worst > RELAX_GUARD * best:
+            omega = 1.0
+        best = min(best, worst)
         log_u, log_v = u.log(), v.log()
         if not (bool(torch.isfinite(log_u).all()) and bool(torch.isfinite(log_v).all())):
             # A kernel row underflowed: fall back to one exact log-domain step and rebuild.
@@ -180,13 +190,30 @@ def solve(cost, a, b, eps: float, *, scaling: float, eps_start: float, tol: floa
             n_iter += iters
         del kernel
         # Exact row marginals for the returned pair: f = T_b(g).
-        f = t_b(g, log_b, cost, eps)
+        f, row_cost = _final_pass(g, log_b, cost, eps)
         if symmetric:
-            g = f
+            g, row_cost = f, None
         converged = bool((error <= tol).all())
     if not converged:
         warn_unconverged(max_iter, error, tol, eps, stacklevel=5)
-    return Potentials(f, g, eps, n_iter, converged, error)
+    return Potentials(f, g, eps, n_iter, converged, error, row_cost)
+
+
+def _final_pass(g, log_b, cost, eps):
+    """f = T_b(g) and the plan's row costs sum_j P_ij C_ij / a_i in one pass over C (no autograd).
+
+    With E_ij = exp((g_j + eps log b_j - C_ij) / eps - max_j), the plan's rows are a_i E_ij / sum_j E_ij.
+    """
+    import torch
+
+    batch, n, m = cost.shape
+    z = exponent(cost, torch.zeros_like(cost[:, :, 0]), g + eps * log_b, eps)
+    top = z.amax(dim=2, keepdim=True).clamp_min(torch.finfo(z.dtype).min)
+    weights = z.sub_(top).exp_()
+    total = weights.sum(dim=2)
+    f = -eps * (total.log() + top[:, :, 0])
+    dots = torch.bmm(weights.reshape(batch * n, 1, m), cost.reshape(batch * n, m, 1)).reshape(batch, n)
+    return f, dots / total
 
 
 def warn_unconverged(max_iter: int, error, tol: float, eps: float, stacklevel: int) -> None:
@@ -220,6 +247,8 @@ def transport_cost(pot: Potentials, cost, a, b):
     """<P_eps, C> with the plan held fixed (its gradient in C is P_eps)."""
     import torch
 
+    if pot.row_cost is not None and not any(t.requires_grad for t in (cost, a, b)):
+        return (a * pot.row_cost).sum(dim=1)
     batch = cost.shape[0]
     with torch.no_grad():
         plan = log_plan(pot, cost.detach(), a.detach(), b.detach()).exp_()
