@@ -38,7 +38,7 @@ from .data import DATASETS, Dataset, load
 from .models import IMAGES, POINTS, Generator, build
 
 #: Default generator steps per dataset (8 Gaussians: about 3 CPU minutes with the gp critic).
-DEFAULT_STEPS = {"8gaussians": 12000, "25gaussians": 12000, "swissroll": 8000, "digits": 6000, "flags": 4000}
+DEFAULT_STEPS = {"8gaussians": 12000, "25gaussians": 12000, "swissroll": 8000, "digits": 6000, "flags": 2000}
 #: Samples used at each evaluation (generated, and held-out real).
 EVAL_SAMPLES = 2000
 LOG_FIELDS = ("step", "critic_loss", "generator_loss", "critic_estimate", "eval_critic_estimate", "eval_distance", "seconds")
