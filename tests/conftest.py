@@ -10,6 +10,11 @@ settings.register_profile("default", max_examples=25, deadline=None, suppress_he
 settings.register_profile("ci", max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
+if os.environ.get("PYTEST_XDIST_WORKER"):  # one torch thread per worker: no oversubscription
+    import torch
+
+    torch.set_num_threads(1)
+
 finite_values = st.floats(-100, 100, allow_nan=False, allow_infinity=False, width=64)
 positive_weights = st.floats(0.01, 10.0, allow_nan=False, allow_infinity=False)
 
