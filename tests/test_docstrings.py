@@ -5,7 +5,7 @@ import importlib
 
 import pytest
 
-MODULES = ["otdist", "otdist.api", "otdist.entropic", "otdist.comparison", "otdist.divergences.estimators",
+MODULES = ["otdist", "otdist.api", "otdist.information", "otdist.entropic", "otdist.comparison", "otdist.divergences.estimators",
            "otdist.neural.kr_dual", "otdist.wgan"]
 
 
