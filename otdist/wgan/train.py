@@ -278,14 +278,8 @@ def train(config: Config) -> Run:
         if not ckpt_path.is_file():
             raise FileNotFoundError(f"--resume needs {ckpt_path}; it does not exist. Train without --resume first.")
         trainer.load_state(C.load(ckpt_path, expected_config=dataclasses.asdict(config)))
-    if main_rank:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=2))
     files = {"checkpoint": ckpt_path, "log": out / "log.csv"}
     clock = time.perf_counter() - trainer.start_seconds
-    bar = tqdm(total=config.steps, initial=trainer.step, desc=f"WGAN {config.data}/{config.lipschitz}",
-               disable=not config.progress or not main_rank)
-    interrupted = False
     critic_loss = estimate = g_loss = math.nan
 
     def save():
@@ -294,15 +288,19 @@ def train(config: Config) -> Run:
             C.save_atomic(trainer.state(), ckpt_path)
             _write_log(files["log"], trainer.log)
 
-    if main_rank and trainer.step == 0:  # the distance at initialisation, for comparison
-        eval_estimate, distance = trainer.evaluate()
-        trainer.log.append({"step": 0, "critic_loss": math.nan, "generator_loss": math.nan, "critic_estimate": math.nan,
-                            "eval_critic_estimate": eval_estimate, "eval_distance": distance, "seconds": 0.0})
+    # Signals are caught from before the first file is written, so none is lost.
     with _Interrupt() as interrupt:
-        while trainer.step < config.steps:
-            if interrupt.requested:
-                interrupted = True
-                break
+        if main_rank:
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=2))
+        if main_rank and trainer.step == 0:  # the distance at initialisation, for comparison
+            eval_estimate, distance = trainer.evaluate()
+            trainer.log.append({"step": 0, "critic_loss": math.nan, "generator_loss": math.nan,
+                                "critic_estimate": math.nan, "eval_critic_estimate": eval_estimate,
+                                "eval_distance": distance, "seconds": 0.0})
+        bar = tqdm(total=config.steps, initial=trainer.step, desc=f"WGAN {config.data}/{config.lipschitz}",
+                   disable=not config.progress or not main_rank)
+        while trainer.step < config.steps and not interrupt.requested:
             for _ in range(config.n_critic):
                 critic_loss, estimate = trainer._critic_step()
             g_loss = trainer._generator_step()
@@ -316,6 +314,7 @@ def train(config: Config) -> Run:
                 bar.set_postfix(critic=f"{eval_estimate:.3f}", distance=f"{distance:.3f}")
             if trainer.step % config.checkpoint_every == 0 or trainer.step == config.steps:
                 save()
+        interrupted = interrupt.requested and trainer.step < config.steps
         if interrupted:
             save()
     bar.close()
