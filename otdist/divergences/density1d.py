@@ -38,8 +38,17 @@ def histogram_estimate(divergence: str, x: np.ndarray, y: np.ndarray, bins=DEFAU
     return float(kl_histograms(p, q) if divergence == "kl" else js_histograms(p, q))
 
 
+def _kde(sample: np.ndarray, name: str, bandwidth):
+    if len(sample) < 2 or np.ptp(sample) == 0:
+        raise ValueError(
+            f'method="kde" needs at least two distinct values in {name} to choose a bandwidth; got {len(sample)} '
+            f"value(s) with spread {np.ptp(sample):g}. Pass more samples, or use method=\"hist\" or \"knn\"."
+        )
+    return gaussian_kde(sample, bw_method=bandwidth)
+
+
 def kde_estimate(divergence: str, x: np.ndarray, y: np.ndarray, bandwidth=DEFAULT_BANDWIDTH) -> float:
-    kp, kq = gaussian_kde(x, bw_method=bandwidth), gaussian_kde(y, bw_method=bandwidth)
+    kp, kq = _kde(x, "x", bandwidth), _kde(y, "y", bandwidth)
     width = KDE_MARGIN * float(np.sqrt(max(kp.covariance[0, 0], kq.covariance[0, 0])))
     grid = np.linspace(min(x.min(), y.min()) - width, max(x.max(), y.max()) + width, KDE_GRID)
     log_p, log_q = kp.logpdf(grid), kq.logpdf(grid)

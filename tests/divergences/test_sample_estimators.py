@@ -55,6 +55,11 @@ def test_plug_in_kl_without_pseudocount_is_infinite_when_q_misses_a_bin():
     assert np.isfinite(otdist.kl(x, y, method="hist", bins=5, pseudocount=0.5))
 
 
+def test_kde_of_a_constant_sample_is_a_clear_error():
+    with pytest.raises(ValueError, match="needs at least two distinct values in y"):
+        otdist.js([0.2, 0.8, 0.4], [0.5, 0.5, 0.5], method="kde")
+
+
 @pytest.mark.parametrize("method", ["hist", "kde"])
 def test_density_methods_refuse_multivariate_samples(method):
     x = np.zeros((10, 2))
