@@ -190,7 +190,9 @@ def _solve(inputs: _Inputs, opts: _Options, metric, minkowski_p, epsilon: float,
         if cost is None:
             cost = ground_cost(inputs.x, inputs.y, opts.p, metric, minkowski_p=minkowski_p)
         geometry = _Geometry(inputs, opts.p, metric, minkowski_p, cost if cost.ndim == 3 else cost[None])
-    scale = geometry.scale()
+    # max C: for a relative epsilon, and as the start of the torch backend's schedule (GeomLoss
+    # picks its own), so the row-blocked geometry is not scanned for nothing.
+    scale = geometry.scale() if relative or opts.backend == "torch" else None
     eps = epsilon * scale if relative else epsilon
     if eps <= 0:
         raise ValueError(
