@@ -38,6 +38,10 @@ ABSORB_AT = 30.0
 #: RELAX_GUARD times the best error seen in that stage.
 OVER_RELAXATION = 1.5
 RELAX_GUARD = 10.0
+#: A float64 problem iterates on a float32 kernel until the marginal error is below this (or stops
+#: improving: not 20% lower than STALL_WINDOW iterations before), then on a float64 kernel.
+MIXED_PRECISION_TOL = 1e-5
+STALL_WINDOW = 8
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,7 @@ def _fill_kernel(out, f, g, cost, eps):
     """out <- exp((f_i + g_j - C_ij) / eps), in place: one fused pass and one exp."""
     import torch
 
+    f, g = f.to(out.dtype), g.to(out.dtype)
     left = torch.stack([f, torch.ones_like(f)], dim=2)
     right = torch.stack([torch.ones_like(g), g], dim=1)
     torch.baddbmm(cost, left, right, beta=-1.0 / eps, alpha=1.0 / eps, out=out)
@@ -116,24 +121,28 @@ def _relax(old, new, omega: float):
     return new if omega == 1.0 else old ** (1.0 - omega) * new**omega
 
 
-def _scaling_iterations(cost, a, b, f, g, eps, tol, budget, K, symmetric=False):
+def _scaling_iterations(cost, a, b, f, g, eps, tol, budget, K, symmetric=False, until_stalled=False):
     """Sinkhorn in scaling form on the stabilised kernel K_ij = exp((f_i + g_j - C_ij)/eps).
 
     The plan is P = diag(a u) K diag(b v): each iteration is two matrix-vector products instead of
     two log-sum-exp passes.  u and v are absorbed into f and g (and K rebuilt) whenever
     |log u| or |log v| exceeds ABSORB_AT, so K never overflows (Schmitzer's stabilisation).
-    ``K`` is a preallocated (B, n, m) buffer. Returns (f, g, iterations, marginal error).
+    ``K`` is a preallocated (B, n, m) buffer, of the dtype the iterations run in (``cost`` has the
+    same dtype; the potentials f, g keep theirs).  Returns (f, g, u, v, iterations, marginal error)
+    with K left holding the kernel of (f, g): the potentials of the plan are f + eps log u, g + eps log v.
 
     ``symmetric=True`` (a = b, C symmetric: the OT_eps(a, a) terms of the divergence) uses the
     averaged update f <- (f + T(f)) / 2, i.e. u <- sqrt(u / K(a u)): one product per iteration and
-    no oscillation between f and g.
+    no oscillation between f and g.  ``until_stalled=True`` also stops when the error is not 20% lower
+    than STALL_WINDOW iterations before (a low-precision kernel has reached its rounding floor).
     """
     import torch
 
+    a, b = a.to(K.dtype), b.to(K.dtype)
     _fill_kernel(K, f, g, cost, eps)
     u, v = torch.ones_like(a), torch.ones_like(b)
     error = torch.full(a.shape[:1], math.inf, dtype=a.dtype, device=a.device)
-    it, omega, best = 0, OVER_RELAXATION, math.inf
+    it, omega, best, history = 0, OVER_RELAXATION, math.inf, []
     while it < budget:
         if symmetric:
             Ku = torch.matmul(K, (a * u)[:, :, None])[:, :, 0]
@@ -147,7 +156,8 @@ def _scaling_iterations(cost, a, b, f, g, eps, tol, budget, K, symmetric=False):
             v = torch.where(b > 0, _relax(v, 1.0 / KTu, omega), 1.0)
         it += 1
         worst = float(error.max())
-        if worst <= tol:
+        history.append(worst)
+        if worst <= tol or (until_stalled and len(history) > STALL_WINDOW and worst > 0.8 * history[-STALL_WINDOW - 1]):
             break
         if worst > RELAX_GUARD * best:
             omega = 1.0
@@ -155,22 +165,43 @@ def _scaling_iterations(cost, a, b, f, g, eps, tol, budget, K, symmetric=False):
         log_u, log_v = u.log(), v.log()
         if not (bool(torch.isfinite(log_u).all()) and bool(torch.isfinite(log_v).all())):
             # A kernel row underflowed: fall back to one exact log-domain step and rebuild.
-            g = t_a(f, safe_log(a), cost, eps)
-            f = t_b(g, safe_log(b), cost, eps)
+            g = t_a(f, safe_log(a).to(f.dtype), cost.to(f.dtype), eps)
+            f = t_b(g, safe_log(b).to(g.dtype), cost.to(g.dtype), eps)
         elif float(log_u.abs().max()) > ABSORB_AT or float(log_v.abs().max()) > ABSORB_AT:
-            f, g = f + eps * log_u, g + eps * log_v
+            f, g = f + eps * log_u.to(f.dtype), g + eps * log_v.to(g.dtype)
         else:
             continue
         _fill_kernel(K, f, g, cost, eps)
         u, v = torch.ones_like(a), torch.ones_like(b)
-    return f + eps * u.log(), g + eps * v.log(), it, error
+    return f, g, u, v, it, error.to(f.dtype)
+
+
+def _absorb(f, g, u, v, eps):
+    return f + eps * u.log().to(f.dtype), g + eps * v.log().to(g.dtype)
+
+
+def _low_precision(cost, buffer):
+    """float32 copies of the cost and a float32 kernel, both views into the float64 ``buffer``.
+
+    None when the problem is not float64 (it already runs in the cheaper precision).
+    """
+    import torch
+
+    if cost.dtype != torch.float64:
+        return None
+    halves = buffer.view(-1).view(torch.float32).view(2, *cost.shape)
+    halves[0].copy_(cost)
+    return halves[0], halves[1]
 
 
 def solve(cost, a, b, eps: float, *, scaling: float, eps_start: float, tol: float, max_iter: int,
           symmetric: bool = False) -> Potentials:
     """Log-stabilised Sinkhorn with epsilon-scaling on batched (B, n, m) costs; no autograd inside.
 
-    ``symmetric=True`` promises a = b and a symmetric cost (OT_eps(a, a)).
+    ``symmetric=True`` promises a = b and a symmetric cost (OT_eps(a, a)).  A float64 problem runs
+    its early iterations (the intermediate epsilons, and the last one until the marginal error is
+    below MIXED_PRECISION_TOL) on a float32 kernel, half the memory traffic per iteration; the last
+    iterations, the reported error and the returned potentials are float64.
     """
     import torch
 
@@ -182,25 +213,58 @@ def solve(cost, a, b, eps: float, *, scaling: float, eps_start: float, tol: floa
         n_iter = 0
         schedule = epsilon_schedule(eps, eps_start, scaling)
         kernel = torch.empty_like(cost)
+        low = _low_precision(cost, kernel)
         for k, stage_eps in enumerate(schedule):
             last = k == len(schedule) - 1
             budget = max(max_iter - n_iter, 1) if last else min(STAGE_ITERATIONS, max(max_iter - n_iter, 1))
             stage_tol = tol if last else max(tol, STAGE_TOL)
-            f, g, iters, error = _scaling_iterations(cost, a, b, f, g, stage_eps, stage_tol, budget, kernel, symmetric)
+            if low is not None:
+                low_tol = max(stage_tol, MIXED_PRECISION_TOL)
+                f, g, u, v, iters, error = _scaling_iterations(low[0], a, b, f, g, stage_eps, low_tol, budget, low[1],
+                                                               symmetric, until_stalled=True)
+                f, g = _absorb(f, g, u, v, stage_eps)
+                n_iter += iters
+                budget = max(budget - iters, 1)
+                if not last:
+                    continue
+            f, g, u, v, iters, error = _scaling_iterations(cost, a, b, f, g, stage_eps, stage_tol, budget, kernel, symmetric)
+            if not last:
+                f, g = _absorb(f, g, u, v, stage_eps)
             n_iter += iters
+        # Exact row marginals for the returned pair: f = T_b(g), from the kernel already in memory.
+        f, g, row_cost = _final_pass(kernel, f, g, u, v, b, log_b, cost, eps, with_row_cost=not symmetric)
         del kernel
-        # Exact row marginals for the returned pair: f = T_b(g).
-        f, row_cost = _final_pass(g, log_b, cost, eps)
         if symmetric:
-            g, row_cost = f, None
+            g = f
         converged = bool((error <= tol).all())
     if not converged:
         warn_unconverged(max_iter, error, tol, eps, stacklevel=5)
     return Potentials(f, g, eps, n_iter, converged, error, row_cost)
 
 
-def _final_pass(g, log_b, cost, eps):
-    """f = T_b(g) and the plan's row costs sum_j P_ij C_ij / a_i in one pass over C (no autograd).
+def _final_pass(K, f, g, u, v, b, log_b, cost, eps, with_row_cost: bool):
+    """g' = g + eps log v, f' = T_b(g') and the plan's row costs sum_j P_ij C_ij / a_i (no autograd).
+
+    K holds exp((f_i + g_j - C_ij)/eps), so T_b(g')_i = f_i - eps log (K (b v))_i and the plan's rows
+    are K_ij (b v)_j / (K (b v))_i.  ``K`` is overwritten.  If a row of K underflowed to zero, T_b(g')
+    is computed by log-sum-exp over C instead.
+    """
+    import torch
+
+    g = g + eps * v.log()
+    bv = (b * v)[:, :, None]
+    mass = torch.matmul(K, bv)[:, :, 0]
+    if not bool((mass > 0).all() and torch.isfinite(mass).all()):
+        f, row_cost = _final_pass_lse(g, log_b, cost, eps, with_row_cost)
+        return f, g, row_cost
+    f = f - eps * mass.log()
+    if not with_row_cost:
+        return f, g, None
+    return f, g, torch.matmul(K.mul_(cost), bv)[:, :, 0] / mass
+
+
+def _final_pass_lse(g, log_b, cost, eps, with_row_cost: bool):
+    """f = T_b(g) and the plan's row costs sum_j P_ij C_ij / a_i in one log-sum-exp pass over C.
 
     With E_ij = exp((g_j + eps log b_j - C_ij) / eps - max_j), the plan's rows are a_i E_ij / sum_j E_ij.
     """
@@ -212,6 +276,8 @@ def _final_pass(g, log_b, cost, eps):
     weights = z.sub_(top).exp_()
     total = weights.sum(dim=2)
     f = -eps * (total.log() + top[:, :, 0])
+    if not with_row_cost:
+        return f, None
     dots = torch.bmm(weights.reshape(batch * n, 1, m), cost.reshape(batch * n, m, 1)).reshape(batch, n)
     return f, dots / total
 
