@@ -6,7 +6,7 @@ import importlib
 import pytest
 
 MODULES = ["otdist", "otdist.api", "otdist.information", "otdist.entropic", "otdist.comparison", "otdist.divergences.estimators",
-           "otdist.neural.kr_dual", "otdist.wgan"]
+           "otdist.neural.kr_dual", "otdist.wgan", "otdist.solvers.sinkhorn"]
 
 
 @pytest.mark.parametrize("name", MODULES)

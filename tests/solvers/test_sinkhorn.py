@@ -285,3 +285,41 @@ def test_final_pass_falls_back_to_log_sum_exp_when_a_kernel_row_underflows(rng):
     new_f, _, rows = core._final_pass(kernel, f, g, u, v, b, log_b, cost, eps, True)
     torch.testing.assert_close(new_f, expected_f, rtol=1e-13, atol=1e-13)
     torch.testing.assert_close(rows, expected_rows, rtol=1e-13, atol=1e-13)
+
+
+def _clusters(rng, n):
+    """Three tight clusters against three shifted ones: plain Sinkhorn converges slowly here."""
+    x = rng.normal(size=(n, 3)) * 0.1 + rng.integers(0, 3, (n, 1))
+    y = rng.normal(size=(n, 3)) * 0.1 + rng.integers(0, 3, (n, 1)) * 1.2
+    return x, y
+
+
+def test_tuned_over_relaxation_cuts_iterations_without_changing_the_answer(rng, monkeypatch):
+    from otdist.solvers import sinkhorn as core
+
+    x, y = _clusters(rng, 300)
+    kwargs = dict(epsilon=0.005, relative=True, p=2, tol=1e-10, max_iter=50_000)
+    tuned = otdist.sinkhorn(x, y, **kwargs)
+    monkeypatch.setattr(core, "MAX_OVER_RELAXATION", 1.0)  # plain Sinkhorn
+    plain = otdist.sinkhorn(x, y, **kwargs)
+    assert tuned.converged and plain.converged
+    assert tuned.n_iter < plain.n_iter / 3
+    assert tuned.transport_cost == pytest.approx(plain.transport_cost, rel=1e-9)
+    assert tuned.entropic_cost == pytest.approx(plain.entropic_cost, rel=1e-9)
+
+
+def test_over_relaxation_follows_young_and_backs_off_without_progress():
+    from otdist.solvers import sinkhorn as core
+
+    # Plain Sinkhorn at rate 0.9: the locally optimal w is 2 / (1 + sqrt(0.1)).
+    relax = core._OverRelaxation(1.0, tune=True)
+    for k in range(2 * core.RATE_WINDOW):
+        omega = relax.observe(0.9**k)
+    assert omega == pytest.approx(2 / (1 + math.sqrt(0.1)), rel=1e-12)
+    # No new best error for PROGRESS_WINDOW iterations: w - 1 halves, and that is the new ceiling.
+    relax = core._OverRelaxation(1.8, tune=True)
+    omegas = [relax.observe(1e-3 * (1 + k % 2)) for k in range(core.PROGRESS_WINDOW + 1)]
+    assert omegas[-1] == pytest.approx(1.4) and relax.ceiling == pytest.approx(1.4)
+    assert all(w == 1.8 for w in omegas[:-1])  # an error that does not fall leaves w alone
+    # The symmetric update has no over-relaxation to tune.
+    assert core._OverRelaxation(1.0, tune=False).observe(0.5) == 1.0
