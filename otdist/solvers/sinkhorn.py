@@ -38,8 +38,8 @@ ABSORB_AT = 30.0
 #: optimal.  After each change of w, RATE_WINDOW iterations settle, then theta is estimated from
 #: the rate lam observed over the next RATE_WINDOW through Young's relation
 #: (lam + w - 1)^2 = lam w^2 theta, and w is set from it, at most MAX_OVER_RELAXATION.  Since
-#: over-relaxation is only locally convergent, a run that has not improved on its best error for
-#: PROGRESS_WINDOW iterations halves w - 1 and keeps that as its ceiling.
+#: over-relaxation is only locally convergent, a run that has not improved its best error for
+#: PROGRESS_WINDOW iterations halves w - 1 (the estimate may raise it again later).
 RATE_WINDOW = 4
 MAX_OVER_RELAXATION = 1.9
 PROGRESS_WINDOW = 30
@@ -147,7 +147,7 @@ class _OverRelaxation:
     """The over-relaxation of one run of iterations, tuned to the errors it observes."""
 
     def __init__(self, omega: float, tune: bool):
-        self.omega, self.ceiling, self.tune = omega, MAX_OVER_RELAXATION, tune
+        self.omega, self.tune = omega, tune
         self.history: list[float] = []
         self.since = 0  # iterations at the current omega
         self.best, self.best_at = math.inf, 0
@@ -160,13 +160,15 @@ class _OverRelaxation:
             self.best, self.best_at = error, len(history)
         if not self.tune:
             return self.omega
-        if len(history) - self.best_at >= PROGRESS_WINDOW and self.omega > 1.0:
-            self.ceiling = self.omega = 1.0 + (self.omega - 1.0) / 2.0
-            self.since, self.best_at = 0, len(history)
+        if len(history) - self.best_at >= PROGRESS_WINDOW:
+            self._change(1.0 + (self.omega - 1.0) / 2.0)
+            self.best_at = len(history)
         elif self.since >= 2 * RATE_WINDOW:
-            self.omega = min(tuned_over_relaxation(self.omega, history[-1 - RATE_WINDOW], error), self.ceiling)
-            self.since = 0
+            self._change(tuned_over_relaxation(self.omega, history[-1 - RATE_WINDOW], error))
         return self.omega
+
+    def _change(self, omega: float) -> None:
+        self.omega, self.since = omega, 0
 
     def stalled(self) -> bool:
         """The best error of the last STALL_WINDOW iterations is not 20% below the best before them."""
