@@ -7,11 +7,12 @@ Solves  OT_eps(a, b) = min_P <P, C> + eps KL(P || a (x) b)  through its dual
 
 epsilon-scaling starts at the scale of the cost and multiplies epsilon by ``scaling`` at each
 stage, warm-starting the potentials. Each stage runs cheap matrix-vector Sinkhorn iterations on
-the stabilised kernel exp((f_i + g_j - C_ij)/eps), with over-relaxed updates tuned to the observed rate,
-absorbing the scalings into (f, g) before they can overflow (and falling back to an exact log-sum-exp step ``g <- T_a(f)``,
-``f <- T_b(g)`` if a kernel row underflows); the last stage runs until the L1 marginal error is
-below ``tol``.  The returned pair satisfies f = T_b(g) exactly (log-sum-exp).  All tensors
-carry a leading batch dimension B.
+the stabilised kernel exp((f_i + g_j - C_ij)/eps), with over-relaxed updates tuned to the observed
+rate, absorbing the scalings into (f, g) before they can overflow (and falling back to an exact
+log-sum-exp step ``g <- T_a(f)``, ``f <- T_b(g)`` if a kernel row underflows); the last stage runs
+until the L1 marginal error is below ``tol``.  A float64 problem runs its early iterations on a
+float32 kernel.  The returned pair satisfies f = T_b(g) to rounding.  All tensors carry a leading
+batch dimension B.
 
 Gradients (envelope theorem): the loop runs without autograd; the returned objective is the
 semi-dual ``sum_i a_i T_b(g)_i + sum_j b_j g_j`` evaluated once with autograd on and g fixed, whose
