@@ -266,7 +266,7 @@ def solve(cost, a, b, eps: float, *, scaling: float, eps_start: float, tol: floa
         f, g = torch.zeros_like(a), torch.zeros_like(b)
         n_iter = 0
         schedule = epsilon_schedule(eps, eps_start, scaling)
-        kernel = torch.empty_like(cost)
+        kernel = torch.empty(cost.shape, dtype=cost.dtype, device=cost.device)  # contiguous: split by _low_precision
         low = _low_precision(cost, kernel)
         u, v, run_eps, omega = torch.ones_like(a), torch.ones_like(b), eps, 1.0
         for k, stage_eps in enumerate(schedule):
