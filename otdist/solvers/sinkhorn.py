@@ -49,6 +49,8 @@ PROGRESS_WINDOW = 30
 #: then on a float64 kernel.
 MIXED_PRECISION_TOL = 1e-5
 STALL_WINDOW = 20
+#: ... as long as epsilon and the largest cost lie in this range (float32's spans about 1e-38 to 3e38).
+FLOAT32_RANGE = (1e-30, 1e30)
 
 
 @dataclass(frozen=True)
@@ -234,14 +236,16 @@ def _absorb(f, g, u, v, eps):
     return f + eps * u.log().to(f.dtype), g + eps * v.log().to(g.dtype)
 
 
-def _low_precision(cost, buffer):
+def _low_precision(cost, buffer, eps: float, scale: float):
     """float32 copies of the cost and a float32 kernel, both views into the float64 ``buffer``.
 
-    None when the problem is not float64 (it already runs in the cheaper precision).
+    None when the problem is not float64 (it already runs in the cheaper precision), or when
+    epsilon or the cost's scale lie outside FLOAT32_RANGE (1 / eps or C would overflow or underflow).
     """
     import torch
 
-    if cost.dtype != torch.float64:
+    low, high = FLOAT32_RANGE
+    if cost.dtype != torch.float64 or not (low <= eps and scale <= high):
         return None
     halves = buffer.view(-1).view(torch.float32).view(2, *cost.shape)
     halves[0].copy_(cost)
@@ -252,7 +256,8 @@ def solve(cost, a, b, eps: float, *, scaling: float, eps_start: float, tol: floa
           symmetric: bool = False) -> Potentials:
     """Log-stabilised Sinkhorn with epsilon-scaling on batched (B, n, m) costs; no autograd inside.
 
-    ``symmetric=True`` promises a = b and a symmetric cost (OT_eps(a, a)).  A float64 problem runs
+    ``eps_start`` is the first epsilon of the schedule (the largest cost).  ``symmetric=True``
+    promises a = b and a symmetric cost (OT_eps(a, a)).  A float64 problem runs
     its early iterations (the intermediate epsilons, and the last one until the marginal error is
     below MIXED_PRECISION_TOL) on a float32 kernel, half the memory traffic per iteration; the last
     iterations, the reported error and the returned potentials are float64.
@@ -267,7 +272,7 @@ def solve(cost, a, b, eps: float, *, scaling: float, eps_start: float, tol: floa
         n_iter = 0
         schedule = epsilon_schedule(eps, eps_start, scaling)
         kernel = torch.empty(cost.shape, dtype=cost.dtype, device=cost.device)  # contiguous: split by _low_precision
-        low = _low_precision(cost, kernel)
+        low = _low_precision(cost, kernel, eps, eps_start)
         u, v, run_eps, omega = torch.ones_like(a), torch.ones_like(b), eps, 1.0
         for k, stage_eps in enumerate(schedule):
             last = k == len(schedule) - 1

@@ -41,8 +41,11 @@ def test_matches_scipy_wasserstein_distance_nd(pair):
     if x.shape[1] == 1:  # scipy's nd function needs 2-D arrays to take its LP path
         x, y = np.hstack([x, np.zeros_like(x)]), np.hstack([y, np.zeros_like(y)])
     expected = scipy.stats.wasserstein_distance_nd(x, y, a, b)
+    # scipy solves the LP with HiGHS at its default tolerances (1e-7): its value can be above the
+    # optimum by ~1e-7 of the largest cost (seen: 0.062500005 where the optimum is 0.062499995).
+    slack = 1e-7 * max(cdist(x, y).max(), 1e-300) + 1e-12
     for method in LP_METHODS:
-        assert otdist.wasserstein(x, y, a, b, method=method) == pytest.approx(expected, rel=1e-7, abs=1e-9)
+        assert otdist.wasserstein(x, y, a, b, method=method) == pytest.approx(expected, rel=1e-7, abs=slack)
 
 
 @pytest.mark.parametrize("method", ["primal", "dual"])

@@ -258,7 +258,7 @@ def test_float32_warm_up_of_a_float64_problem_changes_nothing(rng, monkeypatch, 
     assert {dtype for dtype, _ in calls} == {torch.float32, torch.float64} and calls[-1][0] == torch.float64
     if rel_eps == 1e-3:  # float32 rounding of (f + g - C) / eps stalls it above the switch: stopped on the stall
         assert calls[-2][1] > core.MIXED_PRECISION_TOL
-    monkeypatch.setattr(core, "_low_precision", lambda cost, buffer: None)
+    monkeypatch.setattr(core, "_low_precision", lambda *args: None)
     calls.clear()
     double = otdist.sinkhorn(x, y, **kwargs)
     assert {dtype for dtype, _ in calls} == {torch.float64}
@@ -346,3 +346,16 @@ def test_property_agrees_with_converged_pot_on_random_clouds(seed, kind, rel_eps
     assert res.converged
     assert res.transport_cost == pytest.approx(transport_cost, rel=REL)
     assert res.entropic_cost == pytest.approx(entropic, rel=REL)
+
+
+@pytest.mark.parametrize("scale", [1e-120, 1e-16, 1e20])
+def test_costs_far_outside_float32_range_scale_exactly(rng, scale):
+    """W_2^2 scales by s^2 under x -> s x (relative epsilon): also where float32 cannot hold C or 1/eps."""
+    x, y = rng.random((20, 2)), rng.random((15, 2)) + 0.3
+    kwargs = dict(epsilon=0.01, relative=True, p=2, tol=1e-11)
+    unit = otdist.sinkhorn(x, y, **kwargs)
+    scaled = otdist.sinkhorn(x * scale, y * scale, **kwargs)
+    assert scaled.converged
+    assert scaled.transport_cost == pytest.approx(unit.transport_cost * scale**2, rel=1e-9)
+    assert otdist.sinkhorn_divergence(x * scale, y * scale, **kwargs) == pytest.approx(
+        otdist.sinkhorn_divergence(x, y, **kwargs) * scale**2, rel=1e-9)
