@@ -45,10 +45,11 @@ RATE_WINDOW = 4
 MAX_OVER_RELAXATION = 1.9
 PROGRESS_WINDOW = 30
 #: A float64 problem iterates on a float32 kernel until the marginal error is below this (or stops
-#: improving: the best of the last STALL_WINDOW iterations is not 20% below the best before them),
-#: then on a float64 kernel.
+#: improving: the best of the last STALL_WINDOW iterations is not below STALL_RATIO times the best
+#: before them), then on a float64 kernel.
 MIXED_PRECISION_TOL = 1e-5
 STALL_WINDOW = 20
+STALL_RATIO = 0.8
 #: ... as long as epsilon and the largest cost lie in this range (float32's spans about 1e-38 to 3e38).
 FLOAT32_RANGE = (1e-30, 1e30)
 
@@ -174,9 +175,9 @@ class _OverRelaxation:
         self.omega, self.since = omega, 0
 
     def stalled(self) -> bool:
-        """The best error of the last STALL_WINDOW iterations is not 20% below the best before them."""
+        """The best error of the last STALL_WINDOW iterations is above STALL_RATIO times the best before them."""
         history = self.history
-        return len(history) > STALL_WINDOW and min(history[-STALL_WINDOW:]) > 0.8 * min(history[:-STALL_WINDOW])
+        return len(history) > STALL_WINDOW and min(history[-STALL_WINDOW:]) > STALL_RATIO * min(history[:-STALL_WINDOW])
 
 
 def _scaling_iterations(cost, a, b, f, g, eps, tol, budget, K, symmetric=False, until_stalled=False, omega=1.0):
@@ -287,7 +288,7 @@ def solve(cost, a, b, eps: float, *, scaling: float, eps_start: float, tol: floa
                     run_cost, a, b, f, g, stage_eps, run_tol, budget, run_kernel, symmetric, until_stalled, omega)
                 n_iter, budget, run_eps = n_iter + iters, max(budget - iters, 1), stage_eps
         # Exact row marginals for the returned pair: f = T_b(g), from the kernel already in memory.
-        f, g, row_cost = _final_pass(kernel, f, g, u, v, b, log_b, cost, eps, with_row_cost=not symmetric)
+        f, g, row_cost = _final_pass(kernel, f, g, v, b, log_b, cost, eps, with_row_cost=not symmetric)
         del kernel
         if symmetric:
             g = f
@@ -297,12 +298,12 @@ def solve(cost, a, b, eps: float, *, scaling: float, eps_start: float, tol: floa
     return Potentials(f, g, eps, n_iter, converged, error, row_cost)
 
 
-def _final_pass(K, f, g, u, v, b, log_b, cost, eps, with_row_cost: bool):
+def _final_pass(K, f, g, v, b, log_b, cost, eps, with_row_cost: bool):
     """g' = g + eps log v, f' = T_b(g') and the plan's row costs sum_j P_ij C_ij / a_i (no autograd).
 
-    K holds exp((f_i + g_j - C_ij)/eps), so T_b(g')_i = f_i - eps log (K (b v))_i and the plan's rows
-    are K_ij (b v)_j / (K (b v))_i.  ``K`` is overwritten.  If a row of K underflowed to zero, T_b(g')
-    is computed by log-sum-exp over C instead.
+    K holds exp((f_i + g_j - C_ij)/eps) (the row scaling u is not needed: f' replaces it), so
+    T_b(g')_i = f_i - eps log (K (b v))_i and the plan's rows are K_ij (b v)_j / (K (b v))_i.  ``K`` is
+    overwritten.  If a row of K underflowed to zero, T_b(g') is computed by log-sum-exp over C instead.
     """
     import torch
 
