@@ -66,16 +66,17 @@ class Potentials:
     row_cost: object = None
 
 
-def exponent(cost, row, col, eps):
+def exponent(cost, row, col, eps, out=None):
     """(row_i + col_j - C_ij) / eps as one fused pass over C (``baddbmm`` with a rank-2 product).
 
     ``row`` (B, n) and ``col`` (B, m) may hold -inf (zero weights): the entries become -inf.
+    ``out``: write into this preallocated (B, n, m) tensor instead of a new one.
     """
     import torch
 
     left = torch.stack([row, torch.ones_like(row)], dim=2)  # (B, n, 2)
     right = torch.stack([torch.ones_like(col), col], dim=1)  # (B, 2, m)
-    return torch.baddbmm(cost, left, right, beta=-1.0 / eps, alpha=1.0 / eps)
+    return torch.baddbmm(cost, left, right, beta=-1.0 / eps, alpha=1.0 / eps, out=out)
 
 
 def _lse(t, dim):
@@ -117,13 +118,7 @@ def epsilon_schedule(eps: float, start: float, scaling: float) -> list[float]:
 
 def _fill_kernel(out, f, g, cost, eps):
     """out <- exp((f_i + g_j - C_ij) / eps), in place: one fused pass and one exp."""
-    import torch
-
-    f, g = f.to(out.dtype), g.to(out.dtype)
-    left = torch.stack([f, torch.ones_like(f)], dim=2)
-    right = torch.stack([torch.ones_like(g), g], dim=1)
-    torch.baddbmm(cost, left, right, beta=-1.0 / eps, alpha=1.0 / eps, out=out)
-    return out.exp_()
+    return exponent(cost, f.to(out.dtype), g.to(out.dtype), eps, out=out).exp_()
 
 
 def _relax(old, new, omega: float):
@@ -225,7 +220,7 @@ def _scaling_iterations(cost, a, b, f, g, eps, tol, budget, K, symmetric=False, 
             g = t_a(f, safe_log(a).to(f.dtype), cost.to(f.dtype), eps)
             f = t_b(g, safe_log(b).to(g.dtype), cost.to(g.dtype), eps)
         elif float(log_u.abs().max()) > ABSORB_AT or float(log_v.abs().max()) > ABSORB_AT:
-            f, g = f + eps * log_u.to(f.dtype), g + eps * log_v.to(g.dtype)
+            f, g = _absorb(f, g, u, v, eps)
         else:
             continue
         _fill_kernel(K, f, g, cost, eps)
@@ -234,6 +229,7 @@ def _scaling_iterations(cost, a, b, f, g, eps, tol, budget, K, symmetric=False, 
 
 
 def _absorb(f, g, u, v, eps):
+    """The potentials f + eps log u, g + eps log v, in the potentials' dtype."""
     return f + eps * u.log().to(f.dtype), g + eps * v.log().to(g.dtype)
 
 

@@ -218,6 +218,14 @@ class _Trainer:
         distance = M.sliced_w1(fake, real) if self.data.is_image else M.exact_w1(fake[:1000], real[:1000])
         return estimate, distance
 
+    def record(self, critic_loss: float, generator_loss: float, estimate: float, seconds: float) -> tuple[float, float]:
+        """Evaluate, append a row of LOG_FIELDS to the log, and return (held-out estimate, distance)."""
+        eval_estimate, distance = self.evaluate()
+        self.log.append({"step": self.step, "critic_loss": critic_loss, "generator_loss": generator_loss,
+                         "critic_estimate": estimate, "eval_critic_estimate": eval_estimate,
+                         "eval_distance": distance, "seconds": seconds})
+        return eval_estimate, distance
+
     # ---------------------------------------------------------------- checkpoints
     def state(self) -> dict[str, Any]:
         return {
@@ -294,10 +302,7 @@ def train(config: Config) -> Run:
             out.mkdir(parents=True, exist_ok=True)
             (out / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=2))
         if main_rank and trainer.step == 0:  # the distance at initialisation, for comparison
-            eval_estimate, distance = trainer.evaluate()
-            trainer.log.append({"step": 0, "critic_loss": math.nan, "generator_loss": math.nan,
-                                "critic_estimate": math.nan, "eval_critic_estimate": eval_estimate,
-                                "eval_distance": distance, "seconds": 0.0})
+            trainer.record(critic_loss, g_loss, estimate, 0.0)
         bar = tqdm(total=config.steps, initial=trainer.step, desc=f"WGAN {config.data}/{config.lipschitz}",
                    disable=not config.progress or not main_rank)
         while trainer.step < config.steps and not interrupt.requested:
@@ -307,10 +312,7 @@ def train(config: Config) -> Run:
             trainer.step += 1
             bar.update(1)
             if main_rank and (trainer.step % config.eval_every == 0 or trainer.step == config.steps):
-                eval_estimate, distance = trainer.evaluate()
-                trainer.log.append({"step": trainer.step, "critic_loss": critic_loss, "generator_loss": g_loss,
-                                    "critic_estimate": estimate, "eval_critic_estimate": eval_estimate,
-                                    "eval_distance": distance, "seconds": time.perf_counter() - clock})
+                eval_estimate, distance = trainer.record(critic_loss, g_loss, estimate, time.perf_counter() - clock)
                 bar.set_postfix(critic=f"{eval_estimate:.3f}", distance=f"{distance:.3f}")
             if trainer.step % config.checkpoint_every == 0 or trainer.step == config.steps:
                 save()
