@@ -14,7 +14,15 @@ from .api import distance, js, js_distance, kl, transport, wasserstein
 from .comparison import Comparison, compare
 from .divergences.estimators import DivergenceEstimate, estimate
 from .entropic import SinkhornResult, sinkhorn, sinkhorn_divergence
-from .exceptions import ConvergenceWarning
+from .exceptions import (
+    ConvergenceError,
+    ConvergenceWarning,
+    InputError,
+    InputTypeError,
+    MemoryGuardError,
+    OTDistError,
+    SolverError,
+)
 
 __version__ = "0.1.0"
 
@@ -23,7 +31,13 @@ _LAZY_SUBMODULES = ("neural", "wgan", "experiments", "cost", "solvers", "diverge
 
 __all__ = [
     "Comparison",
+    "ConvergenceError",
     "ConvergenceWarning",
+    "InputError",
+    "InputTypeError",
+    "MemoryGuardError",
+    "OTDistError",
+    "SolverError",
     "DivergenceEstimate",
     "SinkhornResult",
     "TransportResult",

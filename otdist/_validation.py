@@ -13,6 +13,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from ._backend import is_torch, to_torch
+from .exceptions import InputError, InputTypeError, MemoryGuardError
 
 _REAL_KINDS = "biuf"
 
@@ -33,12 +34,12 @@ def as_real_array(x: Any, name: str):
     and ValueError for ragged nested lists, NaN or infinity.
     """
     if x is None:
-        raise TypeError(f"{name} must be an array of real numbers; got None.")
+        raise InputTypeError(f"{name} must be an array of real numbers; got None.")
     if is_torch(x):
         import torch
 
         if x.is_complex():
-            raise TypeError(
+            raise InputTypeError(
                 f"{name} must contain real numbers; got a complex tensor ({x.dtype}). "
                 "Pass x.real or x.abs() explicitly."
             )
@@ -47,16 +48,16 @@ def as_real_array(x: Any, name: str):
         arr = x
     else:
         if isinstance(x, (str, bytes)):
-            raise TypeError(f"{name} must be an array of real numbers; got a {type(x).__name__}.")
+            raise InputTypeError(f"{name} must be an array of real numbers; got a {type(x).__name__}.")
         try:
             arr = np.asarray(x)
         except (ValueError, TypeError) as exc:
-            raise ValueError(
+            raise InputError(
                 f"{name} must be a rectangular array of real numbers; could not convert it ({exc}). "
                 "Check that every row has the same length."
             ) from None
         if arr.dtype.kind not in _REAL_KINDS:
-            raise TypeError(
+            raise InputTypeError(
                 f"{name} must contain real numbers; got dtype {arr.dtype}. "
                 "Convert it with np.asarray(values, dtype=float)."
             )
@@ -79,7 +80,7 @@ def check_finite(arr, name: str) -> None:
             return
         mask, values = ~finite, arr
     index = _first_bad_index(mask)
-    raise ValueError(
+    raise InputError(
         f"{name} must be finite; got {values[index]} at index {_fmt_index(index)} "
         f"({int(mask.sum())} non-finite entries). Remove or impute NaN/inf values first."
     )
@@ -89,17 +90,17 @@ def as_points(x: Any, name: str):
     """Samples as a 2-D ``(n, d)`` array; a 1-D input is ``n`` points on the line."""
     arr = as_real_array(x, name)
     if arr.ndim == 0:
-        raise ValueError(
+        raise InputError(
             f"{name} must be a 1-D array of values or a 2-D (n, d) array of points; got a scalar. "
             "Wrap it in a list: [value]."
         )
     if arr.ndim > 2:
-        raise ValueError(
+        raise InputError(
             f"{name} must be a 1-D array of values or a 2-D (n, d) array of points; "
             f"got shape {tuple(arr.shape)}. Reshape it to (n, d)."
         )
     if arr.shape[0] == 0 or (arr.ndim == 2 and arr.shape[1] == 0):
-        raise ValueError(
+        raise InputError(
             f"{name} must contain at least one point; got shape {tuple(arr.shape)}. "
             "Pass a non-empty sample."
         )
@@ -111,7 +112,7 @@ def as_point_batch(x: Any, name: str):
     arr = as_real_array(x, name)
     if arr.ndim == 3:
         if 0 in tuple(arr.shape):
-            raise ValueError(f"{name} must contain at least one point per batch; got shape {tuple(arr.shape)}.")
+            raise InputError(f"{name} must contain at least one point per batch; got shape {tuple(arr.shape)}.")
         return arr
     return as_points(arr, name)
 
@@ -127,7 +128,7 @@ def as_weight_batch(w: Any, shape: tuple, name: str, values_name: str, like=None
     if tuple(arr.shape) == (n,):
         arr = arr[None].expand(batch, n) if is_torch(arr) else np.broadcast_to(arr, (batch, n))
     if tuple(arr.shape) != (batch, n):
-        raise ValueError(
+        raise InputError(
             f"{name} must have shape ({n},) or ({batch}, {n}) to match {values_name} of shape {tuple(shape)}; "
             f"got shape {tuple(arr.shape)}."
         )
@@ -141,12 +142,12 @@ def as_weight_batch(w: Any, shape: tuple, name: str, values_name: str, like=None
 
 def check_same_dim(x, y, names: tuple[str, str] = ("u_values", "v_values")) -> None:
     if x.shape[-1] != y.shape[-1]:
-        raise ValueError(
+        raise InputError(
             f"{names[0]} and {names[1]} must have the same number of columns (dimension d); "
             f"got {x.shape[-1]} and {y.shape[-1]}. Both samples must live in the same space."
         )
     if x.ndim != y.ndim or (x.ndim == 3 and x.shape[0] != y.shape[0]):
-        raise ValueError(
+        raise InputError(
             f"{names[0]} and {names[1]} must both be (n, d) point clouds or both (B, n, d) batches with the "
             f"same B; got shapes {tuple(x.shape)} and {tuple(y.shape)}."
         )
@@ -163,20 +164,20 @@ def as_weights(w: Any, n: int, name: str, values_name: str, like=None):
         return to_torch(uniform, like) if like is not None and is_torch(like) else uniform
     arr = as_real_array(w, name)
     if arr.ndim != 1 or arr.shape[0] != n:
-        raise ValueError(
+        raise InputError(
             f"{name} must be a 1-D array with one weight per point of {values_name} (length {n}); "
             f"got shape {tuple(arr.shape)}. Pass one non-negative weight per point."
         )
     values = arr.detach().cpu().numpy() if is_torch(arr) else arr
     if (values < 0).any():
         index = int(np.flatnonzero(values < 0)[0])
-        raise ValueError(
+        raise InputError(
             f"{name} must be non-negative; got min {values.min():g} at index {index}. "
             "Pass a probability vector (or any non-negative masses) or omit the weights."
         )
     total = float(values.sum())
     if total <= 0:
-        raise ValueError(
+        raise InputError(
             f"{name} must have a positive sum; got all zeros. "
             "Give at least one point a positive weight or omit the weights."
         )
@@ -189,22 +190,22 @@ def as_histogram(p: Any, name: str, *, estimator_hint: str):
     """A probability vector: 1-D, non-negative, positive sum; returned normalised."""
     arr = as_real_array(p, name)
     if arr.ndim != 1:
-        raise ValueError(
+        raise InputError(
             f"{name} must be a 1-D probability vector (histogram on a shared support); "
             f"got an array of shape {tuple(arr.shape)}. For samples (points), use {estimator_hint}."
         )
     if arr.shape[0] == 0:
-        raise ValueError(f"{name} must be a non-empty probability vector; got length 0.")
+        raise InputError(f"{name} must be a non-empty probability vector; got length 0.")
     values = arr.detach().cpu().numpy() if is_torch(arr) else arr
     if (values < 0).any():
         index = int(np.flatnonzero(values < 0)[0])
-        raise ValueError(
+        raise InputError(
             f"{name} must be a probability vector with non-negative entries; got {values[index]:g} "
             f"at index {index}. This looks like raw samples, not a histogram: use {estimator_hint}."
         )
     total = float(values.sum())
     if total <= 0:
-        raise ValueError(
+        raise InputError(
             f"{name} must have a positive sum; got all zeros. Pass a probability vector."
         )
     return arr / arr.sum()
@@ -212,7 +213,7 @@ def as_histogram(p: Any, name: str, *, estimator_hint: str):
 
 def check_same_length(p, q, names: tuple[str, str]) -> None:
     if p.shape[0] != q.shape[0]:
-        raise ValueError(
+        raise InputError(
             f"{names[0]} and {names[1]} must be histograms on the same support (equal length); "
             f"got lengths {p.shape[0]} and {q.shape[0]}. Bin both on the same grid first."
         )
@@ -221,10 +222,10 @@ def check_same_length(p, q, names: tuple[str, str]) -> None:
 def check_order(p: Any) -> float:
     """The order p of W_p: a real number >= 1."""
     if isinstance(p, bool) or not isinstance(p, numbers.Real):
-        raise TypeError(f"p must be a real number >= 1 (the order of W_p); got {p!r}.")
+        raise InputTypeError(f"p must be a real number >= 1 (the order of W_p); got {p!r}.")
     p = float(p)
     if not math.isfinite(p) or p < 1:
-        raise ValueError(
+        raise InputError(
             f"p must be a finite number >= 1 (W_p is a metric only for p >= 1); got {p}. "
             "Use p=1 for the earth mover's distance or p=2 for the quadratic one."
         )
@@ -235,11 +236,11 @@ def check_positive(value: Any, name: str, *, integer: bool = False, allow_zero: 
     kind = "an integer" if integer else "a real number"
     ok_type = isinstance(value, numbers.Integral) if integer else isinstance(value, numbers.Real)
     if isinstance(value, bool) or not ok_type:
-        raise TypeError(f"{name} must be {kind}; got {value!r} ({type(value).__name__}).")
+        raise InputTypeError(f"{name} must be {kind}; got {value!r} ({type(value).__name__}).")
     bad = value < 0 if allow_zero else value <= 0
     if bad or not math.isfinite(float(value)):
         bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be {kind} {bound}; got {value!r}.")
+        raise InputError(f"{name} must be {kind} {bound}; got {value!r}.")
     return int(value) if integer else float(value)
 
 
@@ -247,7 +248,7 @@ def check_choice(value: Any, choices: Iterable[str], name: str) -> str:
     choices = tuple(choices)
     if not isinstance(value, str) or value not in choices:
         listed = ", ".join(repr(c) for c in choices)
-        raise ValueError(f"{name} must be one of {listed}; got {value!r}.")
+        raise InputError(f"{name} must be one of {listed}; got {value!r}.")
     return value
 
 
@@ -255,14 +256,14 @@ def check_cost_matrix(cost: Any, n: int, m: int, batch: tuple = ()):
     arr = as_real_array(cost, "cost")
     expected = (*tuple(batch), n, m)
     if tuple(arr.shape) != expected:
-        raise ValueError(
+        raise InputError(
             f"cost must have shape {expected} (batch..., n, m), one row per source point and one column "
             f"per target point; got shape {tuple(arr.shape)}."
         )
     values = arr.detach().cpu().numpy() if is_torch(arr) else arr
     if (values < 0).any():
         index = _first_bad_index(values < 0)
-        raise ValueError(
+        raise InputError(
             f"cost must be non-negative; got {values[index]:g} at index {index}. "
             "Shift the cost by a constant or check its sign."
         )
@@ -272,7 +273,7 @@ def check_cost_matrix(cost: Any, n: int, m: int, batch: tuple = ()):
 def check_size(n: int, m: int, limit: int, method: str, alternatives: str) -> None:
     """The memory/size guard: refuse problems whose n*m cost matrix is too large."""
     if n * m > limit:
-        raise ValueError(
+        raise MemoryGuardError(
             f"method={method!r} needs an n x m = {n} x {m} = {n * m:,} cost matrix, above its limit "
             f"of {limit:,} entries. Use a cheaper method ({alternatives}), subsample the points, "
             f"or raise the limit with max_size=... if you have the memory and time."
@@ -282,7 +283,7 @@ def check_size(n: int, m: int, limit: int, method: str, alternatives: str) -> No
 def reject_options(options: dict, method: str) -> None:
     if options:
         names = ", ".join(sorted(options))
-        raise TypeError(
+        raise InputTypeError(
             f"method={method!r} got unexpected option(s): {names}. "
             "See the method's page in the documentation for the options it accepts."
         )

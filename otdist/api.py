@@ -16,6 +16,7 @@ from .cost import DEFAULT_MAX_SIZE, Metric, ground_cost
 from .divergences.discrete import LOG2
 from .information import js, js_distance, kl
 from .solvers import exact_1d, lp_dual, lp_primal, network_simplex, sliced
+from .exceptions import InputError
 
 #: Default n*m limit of the LP solvers (HiGHS on a million arcs takes tens of seconds).
 LP_MAX_SIZE = 1_000_000
@@ -53,7 +54,7 @@ def _problem(u_values, v_values, u_weights, v_weights, p, metric, minkowski_p=No
     if cost is not None and u_values is None and v_values is None:
         cost = V.as_real_array(cost, "cost")
         if cost.ndim != 2 or 0 in cost.shape:
-            raise ValueError(f"cost must be a non-empty 2-D (n, m) matrix; got shape {tuple(cost.shape)}.")
+            raise InputError(f"cost must be a non-empty 2-D (n, m) matrix; got shape {tuple(cost.shape)}.")
         n, m = cost.shape
         x = y = None
     else:
@@ -78,12 +79,12 @@ def _solve_1d(problem: Problem, need_plan: bool, **options) -> TransportResult:
     V.reject_options(options, "1d")
     if problem.x is None or problem.x.shape[1] != 1 or problem.cost is not None:
         d = "a precomputed cost" if problem.x is None or problem.cost is not None else f"d={problem.x.shape[1]}"
-        raise ValueError(
+        raise InputError(
             f'method="1d" needs 1-D values (or (n, 1) arrays) and the ground metric |x - y|; got {d}. '
             'Use method="exact" for point clouds or precomputed costs, or "sliced" for a cheap n-D proxy.'
         )
     if callable(problem.metric) or problem.metric not in ("euclidean", "cityblock", "minkowski", "chebyshev"):
-        raise ValueError(
+        raise InputError(
             f'method="1d" uses the ground metric |x - y|; got metric={problem.metric!r}. '
             'Use p=2 for quadratic costs, or method="exact" for other metrics.'
         )
@@ -165,7 +166,7 @@ def _solve_sliced(problem: Problem, need_plan: bool, n_projections: int = DEFAUL
     V.reject_options(options, "sliced")
     V.check_positive(n_projections, "n_projections", integer=True)
     if problem.x is None or problem.cost is not None or problem.metric != "euclidean":
-        raise ValueError(
+        raise InputError(
             'method="sliced" projects the points themselves and uses the euclidean ground metric; '
             f"got {'a precomputed cost' if problem.x is None or problem.cost is not None else f'metric={problem.metric!r}'}. "
             'Pass point clouds with metric="euclidean", or use method="exact".'
@@ -181,12 +182,12 @@ def _solve_sliced(problem: Problem, need_plan: bool, n_projections: int = DEFAUL
 
 def _solve_neural(problem: Problem, need_plan: bool, **options) -> TransportResult:
     if problem.x is None or problem.cost is not None or problem.metric != "euclidean" or problem.p != 1:
-        raise ValueError(
+        raise InputError(
             'method="neural" estimates W1 with the euclidean ground metric from samples (the Kantorovich-Rubinstein '
             "dual); it needs point clouds, p=1 and metric='euclidean'. Use method=\"exact\" or \"sinkhorn\" otherwise."
         )
     if not _is_uniform(problem):
-        raise ValueError(
+        raise InputError(
             'method="neural" treats its inputs as i.i.d. samples and does not take weights; got u_weights/v_weights. '
             "Resample the points according to their weights, or use a weighted method such as \"exact\"."
         )

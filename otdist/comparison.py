@@ -9,6 +9,7 @@ from typing import Any, Callable
 from tqdm.auto import tqdm
 
 from . import _validation as V
+from .exceptions import InputError
 
 
 def _metrics() -> dict[str, tuple[str, Callable[..., Any]]]:
@@ -110,7 +111,7 @@ def compare(x, y, metrics=DEFAULT_METRICS, *, options: dict[str, dict] | None = 
     options = dict(options or {})
     unknown = sorted(set(options) - set(metrics))
     if unknown:
-        raise ValueError(f"options given for metrics not being computed: {', '.join(unknown)}; computing {', '.join(metrics)}. "
+        raise InputError(f"options given for metrics not being computed: {', '.join(unknown)}; computing {', '.join(metrics)}. "
                          "Add them to metrics or drop their options.")
     px, py = V.as_points(x, "x"), V.as_points(y, "y")
     V.check_same_dim(px, py, ("x", "y"))

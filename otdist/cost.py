@@ -14,6 +14,7 @@ from scipy.spatial.distance import cdist
 
 from ._backend import is_torch
 from ._validation import check_choice, check_cost_matrix, check_order
+from .exceptions import InputError
 
 Metric = Union[str, Callable[[Any, Any], Any]]
 
@@ -27,13 +28,13 @@ DEFAULT_MAX_SIZE = 25_000_000
 def _minkowski_order(metric: str, minkowski_p: float | None) -> float:
     if metric == "minkowski":
         if minkowski_p is None:
-            raise ValueError(
+            raise InputError(
                 "metric='minkowski' needs the order of the norm; got none. "
                 "Pass minkowski_p=3 (or any value >= 1)."
             )
         return check_order(minkowski_p)
     if minkowski_p is not None:
-        raise ValueError(
+        raise InputError(
             f"minkowski_p only applies to metric='minkowski'; got metric={metric!r} with "
             f"minkowski_p={minkowski_p}. Drop minkowski_p or use metric='minkowski'."
         )

@@ -20,6 +20,7 @@ from . import api
 from ._backend import scalar_out, torch_reference
 from ._results import TransportResult
 from .cost import DEFAULT_MAX_SIZE, Metric, ground_cost
+from .exceptions import InputError
 
 #: Default epsilon when none is given: this fraction of the largest cost.
 DEFAULT_RELATIVE_EPSILON = 0.01
@@ -109,7 +110,7 @@ def _check_options(p, epsilon, relative, scaling, tol, max_iter, max_size, backe
     epsilon = V.check_positive(epsilon, "epsilon")
     scaling = V.check_positive(scaling, "scaling", allow_zero=True)
     if scaling >= 1:
-        raise ValueError(f"scaling must be in [0, 1) (the ratio between successive epsilons); got {scaling}. Use 0 to disable epsilon-scaling.")
+        raise InputError(f"scaling must be in [0, 1) (the ratio between successive epsilons); got {scaling}. Use 0 to disable epsilon-scaling.")
     backend = V.check_choice(backend, BACKENDS, "backend")
     tol = DEFAULT_TOL.get(dtype_name, 1e-8) if tol is None else V.check_positive(tol, "tol")
     max_iter = V.check_positive(max_iter, "max_iter", integer=True)
@@ -195,7 +196,7 @@ def _solve(inputs: _Inputs, opts: _Options, metric, minkowski_p, epsilon: float,
     scale = geometry.scale() if relative or opts.backend == "torch" else None
     eps = epsilon * scale if relative else epsilon
     if eps <= 0:
-        raise ValueError(
+        raise InputError(
             f"relative epsilon needs a positive cost scale; the largest cost is {scale} (the points coincide, or their "
             "distances underflow). Pass an absolute epsilon with relative=False."
         )
@@ -392,7 +393,7 @@ def _sinkhorn_method(problem: api.Problem, need_plan: bool, **options) -> Transp
     allowed = ("epsilon", "relative", "scaling", "tol", "max_iter", "max_size", "backend")
     V.reject_options({k: v for k, v in options.items() if k not in allowed}, "sinkhorn")
     if problem.cost is not None:
-        raise ValueError('method="sinkhorn" with a precomputed cost is not supported; pass the points instead.')
+        raise InputError('method="sinkhorn" with a precomputed cost is not supported; pass the points instead.')
     result = sinkhorn(problem.x, problem.y, problem.a, problem.b, p=problem.p, metric=problem.metric,
                       minkowski_p=problem.minkowski_p, **options)
     like = problem.like

@@ -7,6 +7,7 @@ import numpy as np
 from . import _validation as V
 from ._backend import is_torch, scalar_out, to_torch, torch_reference
 from .divergences.discrete import js_histograms, kl_histograms
+from .exceptions import InputError
 
 
 _SAMPLE_HINT = "a sample estimator, e.g. otdist.{name}(x, y, method='knn')"
@@ -28,7 +29,7 @@ def _in_base(value, base):
         return value
     V.check_positive(base, "base")
     if base == 1:
-        raise ValueError("base must be a positive number other than 1; got 1. Use base=2 for bits.")
+        raise InputError("base must be a positive number other than 1; got 1. Use base=2 for bits.")
     return value / np.log(base)
 
 

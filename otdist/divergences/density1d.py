@@ -21,6 +21,7 @@ from scipy.integrate import trapezoid
 from scipy.stats import gaussian_kde
 
 from .discrete import js_histograms, kl_histograms
+from ..exceptions import InputError
 
 #: Grid points for integrating the KDE divergences; margin in bandwidths around the samples.
 KDE_GRID = 4096
@@ -40,7 +41,7 @@ def histogram_estimate(divergence: str, x: np.ndarray, y: np.ndarray, bins=DEFAU
 
 def _kde(sample: np.ndarray, name: str, bandwidth):
     if len(sample) < 2 or np.ptp(sample) == 0:
-        raise ValueError(
+        raise InputError(
             f'method="kde" needs at least two distinct values in {name} to choose a bandwidth; got {len(sample)} '
             f"value(s) with spread {np.ptp(sample):g}. Pass more samples, or use method=\"hist\" or \"knn\"."
         )

@@ -19,6 +19,7 @@ import numpy as np
 
 from .. import _validation as V
 from .._backend import to_numpy
+from ..exceptions import InputError
 
 #: Methods for samples, per divergence.
 SAMPLE_METHODS = {"kl": ("knn", "classifier", "hist", "kde"), "js": ("knn", "classifier", "hist", "kde")}
@@ -56,7 +57,7 @@ class DivergenceEstimate:
 
 def _one_dimensional(x: np.ndarray, name: str, method: str) -> np.ndarray:
     if x.shape[1] != 1:
-        raise ValueError(
+        raise InputError(
             f'method="{method}" estimates densities of 1-D samples; got {name} with {x.shape[1]} dimensions. '
             'Use method="knn" or method="classifier" for multivariate samples.'
         )
@@ -77,7 +78,7 @@ def estimator(divergence: str, method: str, options: dict[str, Any]) -> Callable
 
         def run_knn(x, y):
             if min(len(x), len(y)) <= k:
-                raise ValueError(f"the k-NN estimator needs more than k={k} samples on each side; got {len(x)} and {len(y)}.")
+                raise InputError(f"the k-NN estimator needs more than k={k} samples on each side; got {len(x)} and {len(y)}.")
             return getattr(knn, divergence)(x, y, k)
 
         return run_knn
@@ -85,13 +86,13 @@ def estimator(divergence: str, method: str, options: dict[str, Any]) -> Callable
         model = V.check_choice(options.pop("model", "logistic"), classifier.MODELS, "model")
         test_fraction = V.check_positive(options.pop("test_fraction", classifier.DEFAULT_TEST_FRACTION), "test_fraction")
         if test_fraction >= 1:
-            raise ValueError(f"test_fraction must be in (0, 1) (the held-out share of each sample); got {test_fraction}.")
+            raise InputError(f"test_fraction must be in (0, 1) (the held-out share of each sample); got {test_fraction}.")
         seed = int(options.pop("seed", 0))
         V.reject_options(options, method)
 
         def run_classifier(x, y):
             if min(len(x), len(y)) * min(test_fraction, 1 - test_fraction) < 2:
-                raise ValueError(
+                raise InputError(
                     f"the classifier estimator needs at least 2 training and 2 held-out samples per side; got {len(x)} and "
                     f"{len(y)} samples with test_fraction={test_fraction}. Pass more samples."
                 )
@@ -140,13 +141,13 @@ def standard_error(function: Callable[[np.ndarray, np.ndarray], float], x: np.nd
 def check_se_options(se: str, n_resamples: int | None, method: str) -> int:
     V.check_choice(se, SE_METHODS, "se")
     if se == "bootstrap" and method == "knn":
-        raise ValueError(
+        raise InputError(
             'se="bootstrap" resamples with replacement, which duplicates points and makes the k-NN estimators '
             'infinite; got method="knn". Use se="split".'
         )
     n_resamples = DEFAULT_RESAMPLES[se] if n_resamples is None else V.check_positive(n_resamples, "n_resamples", integer=True)
     if n_resamples < 2:
-        raise ValueError(f"n_resamples must be >= 2 to estimate a spread; got {n_resamples}.")
+        raise InputError(f"n_resamples must be >= 2 to estimate a spread; got {n_resamples}.")
     return n_resamples
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.spatial import cKDTree
+from ..exceptions import InputError
 
 LOG2 = float(np.log(2.0))
 
@@ -27,7 +28,7 @@ def _kth(tree: cKDTree, points: np.ndarray, k: int, skip_self: bool) -> np.ndarr
 def _check_duplicates(rho: np.ndarray, name: str, k: int) -> None:
     zero = int((rho == 0).sum())
     if zero:
-        raise ValueError(
+        raise InputError(
             f"{zero} points of {name} have {k} or more exact duplicates (zero k-th neighbour distance), "
             "so the k-NN density estimate is infinite there. Pass a larger k, remove duplicates, "
             "or add tiny noise (jitter) to discrete-valued samples."
@@ -56,7 +57,7 @@ def _kl_to_mixture(x: np.ndarray, y: np.ndarray, k: int) -> float:
 
 def js(x: np.ndarray, y: np.ndarray, k: int) -> float:
     if len(x) != len(y):
-        raise ValueError(
+        raise InputError(
             f"the k-NN JS estimator pools the samples as a sample of the mixture (P + Q)/2 and needs equal sizes; "
             f"got {len(x)} and {len(y)}. Subsample the larger one."
         )

@@ -15,6 +15,7 @@ import importlib
 from types import ModuleType
 
 from ._common import ExperimentResult
+from ..exceptions import InputError
 
 EXPERIMENTS = {
     "gaussian-shift": "gaussian_shift",
@@ -27,7 +28,7 @@ EXPERIMENTS = {
 def get(name: str) -> ModuleType:
     """The module of experiment ``name`` (one of ``EXPERIMENTS``)."""
     if name not in EXPERIMENTS:
-        raise ValueError(f"experiment must be one of {', '.join(EXPERIMENTS)}; got {name!r}.")
+        raise InputError(f"experiment must be one of {', '.join(EXPERIMENTS)}; got {name!r}.")
     return importlib.import_module(f".{EXPERIMENTS[name]}", __name__)
 
 

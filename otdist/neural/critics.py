@@ -22,6 +22,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 from torch.nn.utils import parametrizations
+from ..exceptions import InputError
 
 CRITICS = ("groupsort", "gp", "spectral", "clip")
 DEFAULT_CLIP = 0.01
@@ -46,7 +47,7 @@ class Critic(nn.Module):
     def __init__(self, dim: int, kind: str = "groupsort", hidden: int = 128, depth: int = 3):
         super().__init__()
         if kind not in CRITICS:
-            raise ValueError(f"critic must be one of {', '.join(map(repr, CRITICS))}; got {kind!r}.")
+            raise InputError(f"critic must be one of {', '.join(map(repr, CRITICS))}; got {kind!r}.")
         self.kind = kind
         widths = [dim] + [hidden] * (depth - 1) + [1]
         layers: list[nn.Module] = []

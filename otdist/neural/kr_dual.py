@@ -26,6 +26,7 @@ from .. import _validation as V
 from .._backend import is_torch
 from . import distributed as D
 from .critics import CRITICS, DEFAULT_CLIP, Critic, gradient_norms, gradient_penalty
+from ..exceptions import InputError, SolverError
 
 #: Fraction of each training part held back for early stopping.
 VALIDATION_FRACTION = 0.1
@@ -169,7 +170,7 @@ class KRDualEstimator:
         self.lr = None if lr is None else V.check_positive(lr, "lr")
         self.n_folds = V.check_positive(n_folds, "n_folds", integer=True)
         if self.n_folds < 2:
-            raise ValueError(f"n_folds must be >= 2 so that every critic is evaluated on unseen samples; got {n_folds}.")
+            raise InputError(f"n_folds must be >= 2 so that every critic is evaluated on unseen samples; got {n_folds}.")
         self.gp_weight = V.check_positive(gp_weight, "gp_weight", allow_zero=True)
         self.one_sided = bool(one_sided)
         self.clip_value = V.check_positive(clip_value, "clip_value")
@@ -237,7 +238,7 @@ class KRDualEstimator:
         start = time.perf_counter()
         x, y, device = self._prepare(x, y)
         if min(len(x), len(y)) < 2 * self.n_folds:
-            raise ValueError(
+            raise InputError(
                 f"x and y need at least {2 * self.n_folds} samples each for {self.n_folds}-fold cross-fitting; "
                 f"got {len(x)} and {len(y)}. Pass more samples or lower n_folds."
             )
@@ -288,7 +289,7 @@ class KRDualEstimator:
     def estimate(self, x, y) -> float:
         """E_P f - E_Q f on new samples, averaged over the trained critics."""
         if not self.critics_:
-            raise RuntimeError("KRDualEstimator.estimate needs a trained critic: call fit(x, y) first.")
+            raise SolverError("KRDualEstimator.estimate needs a trained critic: call fit(x, y) first.")
         x, y, _ = self._prepare(x, y)
         return float(np.mean([_objective(c.to(x.device), x, y) for c in self.critics_]))
 

@@ -24,6 +24,7 @@ import scipy.sparse as sp
 from ..exceptions import ConvergenceWarning
 from . import exact_1d
 from .network_simplex import LPSolution, certificate
+from ..exceptions import SolverError
 
 #: Cheapest arcs per row and per column in the starting active set.
 INITIAL_NEIGHBOURS = 5
@@ -137,5 +138,5 @@ def highs(what: str, c, **problem):
     if result.status != 0:
         result = linprog(c, method="highs-ds", options=HIGHS_OPTIONS, **problem)
     if result.status != 0:
-        raise RuntimeError(f"HiGHS failed on the {what} transportation LP: {result.message}")
+        raise SolverError(f"HiGHS failed on the {what} transportation LP: {result.message}")
     return result

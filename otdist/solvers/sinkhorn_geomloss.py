@@ -19,6 +19,7 @@ import importlib.util
 import math
 
 from .sinkhorn import Potentials
+from ..exceptions import InputError
 
 #: Ground metrics and orders GeomLoss's built-in costs support.
 SUPPORTED_P = (1, 2)
@@ -30,12 +31,12 @@ def keops_available() -> bool:
 
 def check_supported(p: float, metric, scaling: float) -> None:
     if metric != "euclidean" or p not in SUPPORTED_P:
-        raise ValueError(
+        raise InputError(
             f'backend="geomloss" supports the euclidean metric with p = 1 or 2 (GeomLoss\'s built-in costs); '
             f"got metric={metric!r}, p={p}. Use backend=\"torch\" for other costs."
         )
     if not 0 < scaling < 1:
-        raise ValueError(
+        raise InputError(
             f'backend="geomloss" needs scaling in (0, 1) (GeomLoss always anneals epsilon); got {scaling}. '
             "Use scaling=0.5 (GeomLoss's default) or closer to 1 for more accuracy."
         )

@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
+from ..exceptions import InputError
 
 CHECKPOINT = "checkpoint.pt"
 FORMAT = "otdist-wgan-1"
@@ -37,18 +38,18 @@ def load(path, expected_config: dict[str, Any] | None = None) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, AttributeError) as err:
-        raise ValueError(
+        raise InputError(
             f"{path} is not a valid otdist checkpoint: loading it with weights_only=True failed ({err}). "
             "Refusing to unpickle arbitrary objects; use a checkpoint written by otdist."
         ) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise ValueError(f"{path} is not an otdist WGAN checkpoint (format {FORMAT!r} expected).")
+        raise InputError(f"{path} is not an otdist WGAN checkpoint (format {FORMAT!r} expected).")
     if expected_config is not None:
         changed = sorted(k for k, v in state["config"].items()
                          if k not in RESUMABLE_CHANGES and expected_config.get(k) != v)
         if changed:
             details = ", ".join(f"{k}: {state['config'][k]!r} -> {expected_config.get(k)!r}" for k in changed)
-            raise ValueError(f"cannot resume {path} with a different configuration ({details}). "
+            raise InputError(f"cannot resume {path} with a different configuration ({details}). "
                              "Use the same options as the original run, or a new --out directory.")
     return state
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from ..exceptions import InputError
 
 DATASETS = ("8gaussians", "25gaussians", "swissroll", "digits", "flags")
 FLAG_SHAPE = (3, 24, 36)
@@ -99,7 +100,7 @@ def flag_images(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarra
 def load(name: str, seed: int = 0) -> Dataset:
     """The dataset ``name`` (one of DATASETS); synthetic ones are drawn with ``seed``."""
     if name not in DATASETS:
-        raise ValueError(f"data must be one of {', '.join(DATASETS)}; got {name!r}.")
+        raise InputError(f"data must be one of {', '.join(DATASETS)}; got {name!r}.")
     rng = np.random.default_rng(seed)
     as32 = lambda a: np.ascontiguousarray(a, dtype=np.float32)  # noqa: E731
     if name in ("8gaussians", "25gaussians"):
