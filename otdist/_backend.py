@@ -31,32 +31,76 @@ def to_numpy(x: Any) -> np.ndarray:
     return np.asarray(x, dtype=np.float64)
 
 
-def to_torch(x: Any, like):
-    """``x`` as a tensor with the dtype and device of the tensor ``like``."""
+def compute_dtype(like):
+    """The floating dtype torch work runs in for inputs like ``like``.
+
+    float32/float64 stay as they are; float16/bfloat16 run in float32 (their range and precision
+    are too small for the solvers); integer and bool tensors run in torch's default float.
+    """
     import torch
 
+    if not like.is_floating_point():
+        return torch.get_default_dtype()
+    if like.dtype in (torch.float16, torch.bfloat16):
+        return torch.float32
+    return like.dtype
+
+
+def output_dtype(like):
+    """The dtype of results for inputs like the tensor ``like``: its own if floating, else the default."""
+    import torch
+
+    return like.dtype if like.is_floating_point() else torch.get_default_dtype()
+
+
+def numpy_output_dtype(*arrays: Any) -> np.dtype:
+    """The dtype of NumPy array results: the floating dtypes of the inputs combined (float64 for
+    integers, bools and Python lists), as ``np.result_type`` would."""
+    dtypes = []
+    for a in arrays:
+        if a is None or is_torch(a):
+            continue
+        dtype = getattr(a, "dtype", None)
+        if dtype is not None and np.dtype(dtype).kind == "f":
+            dtypes.append(np.dtype(dtype))
+        elif np.size(a) > 0:
+            dtypes.append(np.dtype(np.float64))
+    return np.result_type(*dtypes) if dtypes else np.dtype(np.float64)
+
+
+def to_torch(x, like):
+    """``x`` as a tensor on the device of ``like``, in the dtype torch work runs in (compute_dtype)."""
+    import torch
+
+    dtype = compute_dtype(like)
     if is_torch(x):
-        return x.to(device=like.device, dtype=like.dtype)
-    return torch.as_tensor(np.asarray(x), dtype=like.dtype, device=like.device)
+        return x.to(device=like.device, dtype=dtype)
+    return torch.as_tensor(np.asarray(x), dtype=dtype, device=like.device)
 
 
 def scalar_out(value: Any, like=None):
-    """A Python float for NumPy inputs; a 0-d tensor when ``like`` is a tensor."""
+    """A Python float for NumPy inputs; a 0-d tensor in the output dtype of ``like`` when it is a tensor."""
     if like is not None and is_torch(like):
-        if is_torch(value):
-            return value
         import torch
 
-        return torch.as_tensor(float(value), dtype=like.dtype, device=like.device)
+        if not is_torch(value):
+            value = torch.as_tensor(float(value), dtype=torch.float64, device=like.device)
+        return value.to(dtype=output_dtype(like))
     if is_torch(value):
         return float(value.detach().cpu())
     return float(value)
 
 
-def array_out(value: Any, like=None):
-    """A NumPy array, or a tensor on the device of ``like`` when it is one."""
+def array_out(value: Any, like=None, dtype=None):
+    """A tensor in the output dtype of ``like`` when it is one, else a NumPy array of ``dtype``
+    (float64 by default)."""
     if value is None:
         return None
     if like is not None and is_torch(like):
-        return value if is_torch(value) else to_torch(value, like)
-    return to_numpy(value) if is_torch(value) else value
+        import torch
+
+        if not is_torch(value):
+            value = torch.as_tensor(np.asarray(value), device=like.device)
+        return value.to(dtype=output_dtype(like))
+    array = to_numpy(value) if is_torch(value) else np.asarray(value)
+    return array.astype(dtype or np.float64, copy=False)

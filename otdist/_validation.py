@@ -12,7 +12,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from ._backend import is_torch, to_torch
+from ._backend import compute_dtype, is_torch, to_torch
 from .exceptions import InputError, InputTypeError, MemoryGuardError
 
 _REAL_KINDS = "biuf"
@@ -43,9 +43,7 @@ def as_real_array(x: Any, name: str):
                 f"{name} must contain real numbers; got a complex tensor ({x.dtype}). "
                 "Pass x.real or x.abs() explicitly."
             )
-        if not x.is_floating_point():
-            x = x.to(torch.get_default_dtype())
-        arr = x
+        arr = x.to(compute_dtype(x))
     else:
         if isinstance(x, (str, bytes)):
             raise InputTypeError(f"{name} must be an array of real numbers; got a {type(x).__name__}.")
@@ -159,6 +157,8 @@ def as_weights(w: Any, n: int, name: str, values_name: str, like=None):
     ``None`` gives uniform weights. With ``like`` a torch tensor the result is a
     tensor of its dtype and device.
     """
+    if w is not None and not isinstance(w, (str, bytes)) and _is_empty(w):
+        w = None  # POT's convention: an empty list means uniform weights
     if w is None:
         uniform = np.full(n, 1.0 / n)
         return to_torch(uniform, like) if like is not None and is_torch(like) else uniform
@@ -184,6 +184,15 @@ def as_weights(w: Any, n: int, name: str, values_name: str, like=None):
     if like is not None and is_torch(like) and not is_torch(arr):
         arr = to_torch(arr, like)
     return arr / arr.sum()
+
+
+def _is_empty(w: Any) -> bool:
+    if is_torch(w):
+        return w.numel() == 0
+    try:
+        return np.size(w) == 0
+    except (ValueError, TypeError):
+        return False
 
 
 def as_histogram(p: Any, name: str, *, estimator_hint: str):
@@ -244,6 +253,20 @@ def check_positive(value: Any, name: str, *, integer: bool = False, allow_zero: 
     return int(value) if integer else float(value)
 
 
+def check_seed(seed: Any, name: str = "seed"):
+    """A random seed: None (fresh entropy) or a non-negative integer."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise InputTypeError(
+            f"{name} must be a non-negative integer or None; got {seed!r} ({type(seed).__name__}). "
+            "Pass e.g. seed=0 for reproducible results, or seed=None for fresh randomness."
+        )
+    if seed < 0:
+        raise InputError(f"{name} must be a non-negative integer or None; got {seed}. Pass e.g. seed=0.")
+    return int(seed)
+
+
 def check_choice(value: Any, choices: Iterable[str], name: str) -> str:
     choices = tuple(choices)
     if not isinstance(value, str) or value not in choices:
@@ -252,7 +275,9 @@ def check_choice(value: Any, choices: Iterable[str], name: str) -> str:
     return value
 
 
-def check_cost_matrix(cost: Any, n: int, m: int, batch: tuple = ()):
+def check_cost_matrix(cost: Any, n: int, m: int, batch: tuple = (), *, allow_negative: bool = False):
+    """A real, finite cost matrix of shape (*batch, n, m); non-negative unless ``allow_negative``
+    (a transport cost may be shifted by a constant, a ground distance may not)."""
     arr = as_real_array(cost, "cost")
     expected = (*tuple(batch), n, m)
     if tuple(arr.shape) != expected:
@@ -260,12 +285,15 @@ def check_cost_matrix(cost: Any, n: int, m: int, batch: tuple = ()):
             f"cost must have shape {expected} (batch..., n, m), one row per source point and one column "
             f"per target point; got shape {tuple(arr.shape)}."
         )
+    if allow_negative:
+        return arr
     values = arr.detach().cpu().numpy() if is_torch(arr) else arr
     if (values < 0).any():
         index = _first_bad_index(values < 0)
         raise InputError(
-            f"cost must be non-negative; got {values[index]:g} at index {index}. "
-            "Shift the cost by a constant or check its sign."
+            f"a ground distance must be non-negative; got {values[index]:g} at index {index}. "
+            "Check the sign of your metric, or pass the matrix as cost= to the exact or LP methods, which accept "
+            "any real costs."
         )
     return arr
 

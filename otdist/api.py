@@ -10,13 +10,13 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import _validation as V
-from ._backend import array_out, is_torch, scalar_out, to_numpy, to_torch, torch_reference
+from ._backend import array_out, is_torch, numpy_output_dtype, scalar_out, to_numpy, to_torch, torch_reference
 from ._results import TransportResult
-from .cost import DEFAULT_MAX_SIZE, Metric, ground_cost
+from .cost import DEFAULT_MAX_SIZE, Metric, check_metric_order, ground_cost
 from .divergences.discrete import LOG2
 from .information import js, js_distance, kl
 from .solvers import exact_1d, lp_dual, lp_primal, network_simplex, sliced
-from .exceptions import InputError
+from .exceptions import InputError, InputTypeError
 
 #: Default n*m limit of the LP solvers (HiGHS on a million arcs takes tens of seconds).
 LP_MAX_SIZE = 1_000_000
@@ -37,6 +37,7 @@ class Problem:
     cost: Any  # precomputed cost matrix, or None
     like: Any  # the torch tensor deciding output type/device, or None
     uniform: bool  # equal sizes and uniform weights
+    out_dtype: Any = np.float64  # dtype of NumPy array results
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -51,10 +52,19 @@ class Problem:
 def _problem(u_values, v_values, u_weights, v_weights, p, metric, minkowski_p=None, cost=None) -> Problem:
     p = V.check_order(p)
     like = torch_reference(u_values, v_values, u_weights, v_weights, cost)
+    if cost is not None and p != 1:
+        raise InputError(
+            f"p only applies to point clouds (the cost d(x, y) ** p); got p={p:g} with a precomputed cost, whose value "
+            "is the transport cost <P, C> itself. Pass cost=C ** p for the p-th power of a distance matrix and take "
+            "value ** (1 / p) yourself, or pass the points with p=..."
+        )
     if cost is not None and u_values is None and v_values is None:
         cost = V.as_real_array(cost, "cost")
         if cost.ndim != 2 or 0 in cost.shape:
-            raise InputError(f"cost must be a non-empty 2-D (n, m) matrix; got shape {tuple(cost.shape)}.")
+            raise InputError(
+                f"cost must be a non-empty 2-D (n, m) matrix; got shape {tuple(cost.shape)}. "
+                "Pass one row per source point and one column per target point."
+            )
         n, m = cost.shape
         x = y = None
     else:
@@ -65,11 +75,15 @@ def _problem(u_values, v_values, u_weights, v_weights, p, metric, minkowski_p=No
             x, y = to_torch(x, like), to_torch(y, like)
         n, m = x.shape[0], y.shape[0]
     if cost is not None:
-        cost = V.check_cost_matrix(cost, n, m)
+        cost = V.check_cost_matrix(cost, n, m, allow_negative=True)
+        cost = to_torch(cost, like) if like is not None else cost
+    else:
+        check_metric_order(metric, p)
     a = V.as_weights(u_weights, n, "u_weights", "u_values", like)
     b = V.as_weights(v_weights, m, "v_weights", "v_values", like)
     uniform = u_weights is None and v_weights is None and n == m
-    return Problem(x, y, a, b, p, metric, minkowski_p, cost, like, uniform)
+    out_dtype = numpy_output_dtype(u_values, v_values, u_weights, v_weights, cost)
+    return Problem(x, y, a, b, p, metric, minkowski_p, cost, like, uniform, out_dtype)
 
 
 # ----------------------------------------------------------------------------- solvers
@@ -113,6 +127,7 @@ def _lp_solver(name: str, solve: Callable, allowed: tuple[str, ...], default_lim
         limit = options.pop("max_size", default_limit)
         V.check_positive(limit, "max_size", integer=True)
         V.reject_options({k: v for k, v in options.items() if k not in allowed}, name)
+        _check_lp_options(options)
         n, m = problem.shape
         V.check_size(n, m, limit, name, CHEAPER_METHODS)
         solution = solve(to_numpy(problem.a), to_numpy(problem.b), problem.numpy_cost(), **options)
@@ -122,6 +137,17 @@ def _lp_solver(name: str, solve: Callable, allowed: tuple[str, ...], default_lim
                        n_iter=solution.n_iter, converged=solution.converged)
 
     return run
+
+
+def _check_lp_options(options: dict) -> None:
+    for name in ("max_iter", "max_rounds"):
+        if name in options:
+            options[name] = V.check_positive(options[name], name, integer=True)
+    if "generation" in options and not isinstance(options["generation"], (bool, np.bool_)):
+        raise InputTypeError(
+            f"generation must be True (solve by arc generation) or False (the full LP at once); "
+            f"got {options['generation']!r}."
+        )
 
 
 def _differentiable_cost(problem: Problem, solution):
@@ -138,13 +164,26 @@ def _differentiable_cost(problem: Problem, solution):
     return (plan * cost).sum() + (f * (a - a.detach())).sum() + (g * (b - b.detach())).sum()
 
 
+def pth_root(cost, p: float):
+    """cost ** (1/p) for a transport cost that may be -0 or a rounding error below zero; for torch, its
+    gradient at a zero cost is 0 (a subgradient of W_p there) instead of inf * 0 = NaN."""
+    if not is_torch(cost):
+        return max(float(cost), 0.0) ** (1.0 / p)
+    import torch
+
+    positive = cost > 0
+    return torch.where(positive, cost.clamp_min(torch.finfo(cost.dtype).tiny) ** (1.0 / p), cost.new_zeros(()))
+
+
 def _result(problem: Problem, cost, plan, potentials, gap, method, *, n_iter=None, converged=True):
+    """The result object; ``value`` is W_p = cost ** (1/p), or the transport cost itself when the user gave
+    the cost matrix (it may be negative, and it is not a p-th power of a distance)."""
     like = problem.like
-    value = cost if problem.p == 1 else cost ** (1.0 / problem.p)
+    value = cost if problem.p == 1 or problem.cost is not None else pth_root(cost, problem.p)
     if potentials is not None:
-        potentials = (array_out(potentials[0], like), array_out(potentials[1], like))
+        potentials = tuple(array_out(f, like, problem.out_dtype) for f in potentials)
     if plan is not None and not sp.issparse(plan) and not (is_torch(plan) and plan.is_sparse):
-        plan = array_out(plan, like)
+        plan = array_out(plan, like, problem.out_dtype)
     return TransportResult(
         value=scalar_out(value, like),
         transport_cost=scalar_out(cost, like),
@@ -165,6 +204,7 @@ DEFAULT_PROJECTIONS = 200
 def _solve_sliced(problem: Problem, need_plan: bool, n_projections: int = DEFAULT_PROJECTIONS, seed: int | None = 0, **options) -> TransportResult:
     V.reject_options(options, "sliced")
     V.check_positive(n_projections, "n_projections", integer=True)
+    seed = V.check_seed(seed)
     if problem.x is None or problem.cost is not None or problem.metric != "euclidean":
         raise InputError(
             'method="sliced" projects the points themselves and uses the euclidean ground metric; '
@@ -175,8 +215,9 @@ def _solve_sliced(problem: Problem, need_plan: bool, n_projections: int = DEFAUL
     estimate = sliced.solve(problem.x, problem.y, problem.a, problem.b, problem.p, theta, uniform=problem.uniform)
     result = _result(problem, estimate.transport_cost, None, None, None, "sliced", n_iter=n_projections)
     # Delta method: se(c ** (1/p)) = se(c) * c ** (1/p - 1) / p.
-    cost = scalar_out(result.transport_cost)
-    se = estimate.standard_error if problem.p == 1 else estimate.standard_error * cost ** (1 / problem.p - 1) / problem.p if cost > 0 else 0.0
+    cost, se = scalar_out(result.transport_cost), estimate.standard_error
+    if se is not None and problem.p != 1:
+        se = se * cost ** (1 / problem.p - 1) / problem.p if cost > 0 else 0.0
     return dataclasses.replace(result, standard_error=se)
 
 

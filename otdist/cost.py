@@ -12,7 +12,7 @@ from typing import Any, Callable, Union
 import numpy as np
 from scipy.spatial.distance import cdist
 
-from ._backend import is_torch
+from ._backend import is_torch, to_numpy, to_torch
 from ._validation import check_choice, check_cost_matrix, check_order
 from .exceptions import InputError
 
@@ -58,11 +58,38 @@ def squared_euclidean(x, y):
     return out.clamp_min_(0.0) if not out.requires_grad else out.clamp_min(0.0)
 
 
+def check_metric_order(metric: Metric, p: float) -> None:
+    """Refuse ``metric="sqeuclidean"`` with p != 1: the cost would be |x - y| ** (2p)."""
+    if isinstance(metric, str) and metric == "sqeuclidean" and p != 1:
+        raise InputError(
+            f"metric='sqeuclidean' already squares the distance, so p={p:g} would give the cost |x - y|^{2 * p:g}; "
+            "got both. For W2 pass metric='euclidean' with p=2 (cost |x - y|^2), or keep metric='sqeuclidean' with p=1."
+        )
+
+
+def _callable_distance(metric: Callable, x, y):
+    """A user's metric, always called with 2-D (n, d) and (m, d) arrays: once per batch element."""
+    if x.ndim == 3:
+        rows = [_callable_distance(metric, xb, yb) for xb, yb in zip(x, y)]
+        import torch
+
+        return torch.stack(rows) if is_torch(rows[0]) else np.stack(rows)
+    out = metric(x, y)
+    if is_torch(x) and not is_torch(out):
+        out = to_torch(np.asarray(out, dtype=np.float64), x)
+    elif not is_torch(x) and is_torch(out):
+        out = to_numpy(out)
+    return check_cost_matrix(out, x.shape[-2], y.shape[-2])
+
+
 def pairwise_distance(x, y, metric: Metric = "euclidean", *, minkowski_p: float | None = None):
-    """Matrix of ground distances d(x_i, y_j) between the rows of x (n, d) and y (m, d)."""
+    """Matrix of ground distances d(x_i, y_j) between the rows of x (n, d) and y (m, d).
+
+    ``x`` and ``y`` may also be batches (B, n, d) and (B, m, d); a callable ``metric`` is still called
+    with one (n, d), (m, d) pair at a time.
+    """
     if callable(metric):
-        out = metric(x, y)
-        return check_cost_matrix(out, x.shape[-2], y.shape[-2], batch=x.shape[:-2])
+        return _callable_distance(metric, x, y)
     check_choice(metric, METRICS, "metric")
     order = _minkowski_order(metric, minkowski_p)
     if is_torch(x):
@@ -78,6 +105,7 @@ def pairwise_distance(x, y, metric: Metric = "euclidean", *, minkowski_p: float 
 
 def ground_cost(x, y, p: float, metric: Metric = "euclidean", *, minkowski_p: float | None = None):
     """The transport cost matrix C_ij = d(x_i, y_j) ** p."""
+    check_metric_order(metric, p)
     if p == 2 and metric == "euclidean" and is_torch(x):
         return squared_euclidean(x, y)
     dist = pairwise_distance(x, y, metric, minkowski_p=minkowski_p)

@@ -85,7 +85,8 @@ def _ops(x):
     return _TorchOps if is_torch(x) else _NumpyOps
 
 
-def _power(diff, p: float):
+def power(diff, p: float):
+    """|diff| ** p, with the cheap forms for p = 1 and 2."""
     if p == 1:
         return abs(diff)
     if p == 2:
@@ -120,7 +121,7 @@ def transport_cost(u, v, u_weights, v_weights, p: float, *, uniform: bool = Fals
     """
     ops = _ops(u)
     if uniform:
-        return _power(ops.sort(u) - ops.sort(v), p).mean()
+        return power(ops.sort(u) - ops.sort(v), p).mean()
     return monotone_coupling(u, v, u_weights, v_weights, p).transport_cost
 
 
@@ -137,5 +138,5 @@ def monotone_coupling(u, v, u_weights, v_weights, p: float) -> Monotone1D:
     from_u = order < n
     iu = _quantile_index(from_u, ops.cumsum(from_u), n)
     iv = _quantile_index(~from_u, ops.cumsum(~from_u), v.shape[0])
-    cost = (mass * _power(u_sorted[iu] - v_sorted[iv], p)).sum()
+    cost = (mass * power(u_sorted[iu] - v_sorted[iv], p)).sum()
     return Monotone1D(cost, u_order[iu], v_order[iv], mass)

@@ -22,7 +22,7 @@ from . import exact_1d
 @dataclass(frozen=True)
 class SlicedEstimate:
     transport_cost: Any  # mean over projections of W_p^p
-    standard_error: float  # of transport_cost
+    standard_error: float | None  # of transport_cost (None from a single projection)
     per_projection: Any
 
 
@@ -39,7 +39,7 @@ def solve(x, y, a, b, p: float, theta: np.ndarray, *, uniform: bool) -> SlicedEs
     if uniform:
         sx = px.sort(0).values if is_torch(px) else np.sort(px, axis=0)
         sy = py.sort(0).values if is_torch(py) else np.sort(py, axis=0)
-        costs = exact_1d._power(sx - sy, p).mean(0)
+        costs = exact_1d.power(sx - sy, p).mean(0)
     else:
         per = [exact_1d.transport_cost(px[:, k], py[:, k], a, b, p) for k in range(theta.shape[1])]
         if is_torch(x):
@@ -49,7 +49,7 @@ def solve(x, y, a, b, p: float, theta: np.ndarray, *, uniform: bool) -> SlicedEs
         else:
             costs = np.asarray(per)
     n_proj = theta.shape[1]
-    spread = float(costs.detach().std()) if is_torch(costs) else float(np.std(costs, ddof=1)) if n_proj > 1 else math.nan
-    if is_torch(costs) and n_proj == 1:
-        spread = math.nan
+    if n_proj == 1:
+        return SlicedEstimate(costs.mean(), None, costs)
+    spread = float(costs.detach().std()) if is_torch(costs) else float(np.std(costs, ddof=1))
     return SlicedEstimate(costs.mean(), spread / math.sqrt(n_proj), costs)
