@@ -46,7 +46,10 @@ class Problem:
     def numpy_cost(self) -> np.ndarray:
         if self.cost is not None:
             return to_numpy(self.cost)
-        return ground_cost(to_numpy(self.x), to_numpy(self.y), self.p, self.metric, minkowski_p=self.minkowski_p)
+        with _overflow_checked():
+            cost = ground_cost(to_numpy(self.x), to_numpy(self.y), self.p, self.metric, minkowski_p=self.minkowski_p)
+        _check_representable(cost.max(), self.p)
+        return cost
 
 
 def _problem(u_values, v_values, u_weights, v_weights, p, metric, minkowski_p=None, cost=None) -> Problem:
@@ -104,9 +107,11 @@ def _solve_1d(problem: Problem, need_plan: bool, **options) -> TransportResult:
         )
     u, v = problem.x[:, 0], problem.y[:, 0]
     if not need_plan:
-        cost = exact_1d.transport_cost(u, v, problem.a, problem.b, problem.p, uniform=problem.uniform)
+        with _overflow_checked():
+            cost = exact_1d.transport_cost(u, v, problem.a, problem.b, problem.p, uniform=problem.uniform)
         return _result(problem, cost, None, None, None, "1d")
-    coupling = exact_1d.monotone_coupling(u, v, problem.a, problem.b, problem.p)
+    with _overflow_checked():
+        coupling = exact_1d.monotone_coupling(u, v, problem.a, problem.b, problem.p)
     plan = _sparse_plan(coupling, problem)
     return _result(problem, coupling.transport_cost, plan, None, None, "1d")
 
@@ -175,10 +180,27 @@ def pth_root(cost, p: float):
     return torch.where(positive, cost.clamp_min(torch.finfo(cost.dtype).tiny) ** (1.0 / p), cost.new_zeros(()))
 
 
+def _overflow_checked():
+    """Overflow inside a solver gives inf, which _check_representable turns into a clear error."""
+    return np.errstate(over="ignore", invalid="ignore")
+
+
+def _check_representable(cost, p: float) -> None:
+    """A transport cost that overflowed (|x - y| ** p beyond the float range) is refused, never returned."""
+    value = float(cost.detach()) if is_torch(cost) else float(cost)
+    if not np.isfinite(value):
+        raise InputError(
+            f"the transport cost overflows the floating-point range (got {value}) with p={p:g}: distances ** p "
+            "exceed the largest representable number. Rescale the points (W_p(s x, s y) = s W_p(x, y)) or use a "
+            "smaller p."
+        )
+
+
 def _result(problem: Problem, cost, plan, potentials, gap, method, *, n_iter=None, converged=True):
     """The result object; ``value`` is W_p = cost ** (1/p), or the transport cost itself when the user gave
     the cost matrix (it may be negative, and it is not a p-th power of a distance)."""
     like = problem.like
+    _check_representable(cost, problem.p)
     value = cost if problem.p == 1 or problem.cost is not None else pth_root(cost, problem.p)
     if potentials is not None:
         potentials = tuple(array_out(f, like, problem.out_dtype) for f in potentials)
@@ -212,7 +234,8 @@ def _solve_sliced(problem: Problem, need_plan: bool, n_projections: int = DEFAUL
             'Pass point clouds with metric="euclidean", or use method="exact".'
         )
     theta = sliced.directions(problem.x.shape[1], n_projections, seed)
-    estimate = sliced.solve(problem.x, problem.y, problem.a, problem.b, problem.p, theta, uniform=problem.uniform)
+    with _overflow_checked():
+        estimate = sliced.solve(problem.x, problem.y, problem.a, problem.b, problem.p, theta, uniform=problem.uniform)
     result = _result(problem, estimate.transport_cost, None, None, None, "sliced", n_iter=n_projections)
     # Delta method: se(c ** (1/p)) = se(c) * c ** (1/p - 1) / p.
     cost, se = scalar_out(result.transport_cost), estimate.standard_error

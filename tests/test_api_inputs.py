@@ -206,3 +206,13 @@ def test_root_of_a_rounding_error_below_zero_is_zero():
     root = pth_root(t, 2.0)
     root.backward()
     assert float(root) == 0.0 and float(t.grad) == 0.0
+
+
+@pytest.mark.parametrize("method", ["1d", "exact", "primal", "dual", "sliced"])
+def test_overflowing_costs_are_refused_not_returned(method):
+    """scipy returns inf here; otdist refuses a result it cannot represent, with the fix in the message."""
+    u, v = np.array([[1e308], [0.0]]), np.array([[-1e308], [1.0]])
+    with pytest.raises(otdist.InputError, match="overflows the floating-point range"):
+        otdist.wasserstein(u, v, method=method)
+    with pytest.raises(otdist.InputError, match="overflows"):
+        otdist.wasserstein([0.0, 1e10], [0.0, 2.0], p=40, method="1d" if method == "1d" else "exact")
