@@ -223,7 +223,8 @@ def _result(problem: Problem, cost, plan, potentials, gap, method, *, n_iter=Non
 DEFAULT_PROJECTIONS = 200
 
 
-def _solve_sliced(problem: Problem, need_plan: bool, n_projections: int = DEFAULT_PROJECTIONS, seed: int | None = 0, **options) -> TransportResult:
+def _solve_sliced(problem: Problem, need_plan: bool, n_projections: int = DEFAULT_PROJECTIONS, seed: int | None = 0,
+                  progress: bool = False, **options) -> TransportResult:
     V.reject_options(options, "sliced")
     V.check_positive(n_projections, "n_projections", integer=True)
     seed = V.check_seed(seed)
@@ -235,7 +236,8 @@ def _solve_sliced(problem: Problem, need_plan: bool, n_projections: int = DEFAUL
         )
     theta = sliced.directions(problem.x.shape[1], n_projections, seed)
     with _overflow_checked():
-        estimate = sliced.solve(problem.x, problem.y, problem.a, problem.b, problem.p, theta, uniform=problem.uniform)
+        estimate = sliced.solve(problem.x, problem.y, problem.a, problem.b, problem.p, theta, uniform=problem.uniform,
+                                progress=bool(progress))
     result = _result(problem, estimate.transport_cost, None, None, None, "sliced", n_iter=n_projections)
     # Delta method: se(c ** (1/p)) = se(c) * c ** (1/p - 1) / p.
     cost, se = scalar_out(result.transport_cost), estimate.standard_error
