@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from .. import _io
+from ..exceptions import InputError
 
 
 def _jsonable(value: Any) -> Any:
@@ -41,8 +43,7 @@ class ExperimentResult:
     def save_json(self, path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=2, allow_nan=False))
-        return path
+        return _io.write_json(path, self.to_dict())
 
     def table(self, digits: int = 4) -> str:
         names = list(self.columns)
@@ -53,18 +54,34 @@ class ExperimentResult:
         return "\n".join(lines)
 
 
-def figure(path, plot, *args, figsize=(6.4, 4.2)) -> Path:
-    """Draw ``plot(ax, *args)`` (or ``plot(fig, *args)`` for multi-panel figures) into a PNG at ``path``."""
-    import matplotlib
+#: Resolution of the figures written by the experiments and the WGAN runs.
+FIGURE_DPI = 110
+#: File formats a figure may be written in (chosen by the path's suffix).
+FIGURE_FORMATS = (".png", ".pdf", ".svg")
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
+def check_figure_path(path) -> Path:
+    """``path`` as a Path, refused unless its suffix is one of FIGURE_FORMATS."""
     path = Path(path)
+    if path.suffix.lower() not in FIGURE_FORMATS:
+        raise InputError(f"a figure path must end in {', '.join(FIGURE_FORMATS)}; got {str(path)!r}. "
+                         "Change the file name's suffix.")
+    return path
+
+
+def figure(path, plot, *args, figsize=(6.4, 4.2)) -> Path:
+    """Draw ``plot(fig, *args)`` into a figure and write it atomically to ``path`` (PNG, PDF or SVG).
+
+    The figure is a ``matplotlib.figure.Figure`` on an Agg canvas: no pyplot, no backend switch,
+    nothing left open.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    path = check_figure_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig = plt.figure(figsize=figsize)
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
     plot(fig, *args)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _io.save_figure(fig, path, dpi=FIGURE_DPI)

@@ -10,10 +10,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from .. import api
+from ._common import figure
 
 PILE_POSITIONS = np.arange(4.0)
 PILES = {
@@ -86,14 +88,8 @@ def parallel_lines_curves(thetas) -> dict[str, np.ndarray]:
     return {k: np.asarray(v) for k, v in out.items()}
 
 
-def plot_parallel_lines(curves: dict[str, np.ndarray], path) -> None:
-    """Save the W1 / JS / KL vs theta figure to ``path`` (PNG)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+def _draw_parallel_lines(fig, curves: dict[str, np.ndarray]) -> None:
+    ax = fig.add_subplot(1, 1, 1)
     theta = curves["theta"]
     ax.plot(theta, curves["w1"], label="W1 = |θ|", lw=2)
     ax.plot(theta, curves["js"], label="JS (→ log 2 for θ ≠ 0)", lw=2)
@@ -107,6 +103,8 @@ def plot_parallel_lines(curves: dict[str, np.ndarray], path) -> None:
     ax.set_ylabel("divergence")
     ax.set_title("Parallel lines: W1 grows with θ, JS and KL saturate")
     ax.legend(loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+
+
+def plot_parallel_lines(curves: dict[str, np.ndarray], path) -> Path:
+    """Write the W1 / JS / KL vs theta figure to ``path`` (PNG, PDF or SVG), atomically."""
+    return figure(path, _draw_parallel_lines, curves, figsize=(6.4, 4.0))

@@ -1,57 +1,111 @@
-"""Checkpoints: plain tensors and numbers only, written atomically, loaded with ``weights_only=True``.
+"""Checkpoints: plain tensors and numbers only, checksummed, written atomically, loaded with ``weights_only=True``.
 
-``torch.load(weights_only=True)`` refuses pickles that would construct arbitrary objects, so a
-tampered checkpoint cannot run code when it is loaded: otdist reports it as an invalid checkpoint.
+A checkpoint is the ``torch.save`` of a dict behind the SHA-256 header of :mod:`otdist._io`, so a
+flipped or truncated byte is refused on load with a clear error. ``torch.load(weights_only=True)``
+refuses pickles that would construct arbitrary objects, so a tampered checkpoint cannot run code
+when it is loaded: otdist reports it as an invalid checkpoint. Checkpoints written before the
+checksum existed load with an :class:`~otdist._io.UnverifiedFileWarning`.
 """
 
 from __future__ import annotations
 
-import os
+import io
 import pickle
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import torch
+
+from .. import _io
 from ..exceptions import InputError
 
 CHECKPOINT = "checkpoint.pt"
 FORMAT = "otdist-wgan-1"
 #: Config fields that may differ between a run and its resumption.
 RESUMABLE_CHANGES = ("steps", "resume", "progress", "device", "eval_every", "checkpoint_every", "out")
+#: Keys every checkpoint holds (``train`` needs them all to resume, ``load_generator`` the first four).
+GENERATOR_KEYS = ("format", "shape", "latent_dim", "generator")
+TRAINING_KEYS = ("config", "step", "critic", "generator_optimizer", "critic_optimizer", "torch_rng", "stream_rng",
+                 "log", "seconds")
+#: What ``torch.save`` files begin with (a zip archive): the only format a checkpoint without checksum may have.
+ZIP_MAGIC = b"PK\x03\x04"
 
 
 def save_atomic(state: dict[str, Any], path: Path) -> Path:
-    """Write to a temporary file in the same directory, then rename over ``path``."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-    return path
+    """Serialise ``state`` with ``torch.save`` and write it, checksummed, in one rename over ``path``."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return _io.write_checksummed(path, buffer.getvalue())
 
 
-def load(path, expected_config: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The checkpoint at ``path``; a clear error for anything that is not a plain otdist checkpoint."""
+def _deserialise(payload: bytes, path: Path) -> Any:
+    try:
+        return torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, AttributeError, ValueError) as err:
+        reason = " ".join(str(err).split())
+        raise InputError(
+            f"{path} is not a valid otdist checkpoint: loading it with weights_only=True failed ({reason}). "
+            "Refusing to unpickle arbitrary objects; use a checkpoint written by otdist."
+        ) from None
+
+
+def _check_keys(state: dict[str, Any], keys: tuple[str, ...], path: Path) -> None:
+    missing = [k for k in keys if k not in state]
+    if missing:
+        raise InputError(f"{path} is an incomplete otdist WGAN checkpoint: it lacks {', '.join(map(repr, missing))}. "
+                         "Use a checkpoint.pt written by `otdist wgan train` of this version.")
+
+
+def load(path, expected_config: dict[str, Any] | None = None, *, for_training: bool = False) -> dict[str, Any]:
+    """The checkpoint at ``path``; a clear error for anything that is not an intact otdist checkpoint.
+
+    ``for_training`` also requires the optimiser and RNG states that resuming needs;
+    ``expected_config`` refuses a checkpoint whose configuration differs outside ``RESUMABLE_CHANGES``.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}. Pass the checkpoint.pt written by `otdist wgan train`.")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, AttributeError) as err:
-        raise InputError(
-            f"{path} is not a valid otdist checkpoint: loading it with weights_only=True failed ({err}). "
-            "Refusing to unpickle arbitrary objects; use a checkpoint written by otdist."
-        ) from None
+    payload, verified = _io.read_checksummed(path)
+    if not verified:
+        if not payload.startswith(ZIP_MAGIC):
+            raise InputError(f"{path} is not an otdist checkpoint: it has neither otdist's checksum header nor "
+                             "torch.save's format. Pass the checkpoint.pt written by `otdist wgan train`.")
+        warnings.warn(f"{path} has no checksum (written by an earlier otdist): it is loaded without verifying "
+                      "its integrity. Save it again (resume and finish the run) to add one.",
+                      _io.UnverifiedFileWarning, stacklevel=2)
+    state = _deserialise(payload, path)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise InputError(f"{path} is not an otdist WGAN checkpoint (format {FORMAT!r} expected).")
+        raise InputError(f"{path} is not an otdist WGAN checkpoint (format {FORMAT!r} expected). "
+                         "Pass the checkpoint.pt written by `otdist wgan train`.")
+    _check_keys(state, GENERATOR_KEYS + (TRAINING_KEYS if for_training else ()), path)
     if expected_config is not None:
-        changed = sorted(k for k, v in state["config"].items()
-                         if k not in RESUMABLE_CHANGES and expected_config.get(k) != v)
+        saved = state["config"]
+        if not isinstance(saved, dict):
+            raise InputError(f"{path} holds no configuration dict; it cannot be resumed. Start a new run.")
+        changed = sorted(k for k in saved
+                         if k not in RESUMABLE_CHANGES and expected_config.get(k) != saved.get(k))
         if changed:
-            details = ", ".join(f"{k}: {state['config'][k]!r} -> {expected_config.get(k)!r}" for k in changed)
+            details = ", ".join(f"{k}: {saved.get(k)!r} -> {expected_config.get(k)!r}" for k in changed)
             raise InputError(f"cannot resume {path} with a different configuration ({details}). "
                              "Use the same options as the original run, or a new --out directory.")
     return state
+
+
+def load_weights(module: torch.nn.Module, weights: Any, what: str, path) -> None:
+    """``module.load_state_dict(weights)``, with a one-line error when the architectures differ."""
+    if not isinstance(weights, dict):
+        raise InputError(f"{path}: the {what} weights are a {type(weights).__name__}, not a state dict. "
+                         "Use a checkpoint written by otdist.")
+    try:
+        module.load_state_dict(weights)
+    except RuntimeError as err:
+        reason = " ".join(str(err).split())
+        raise InputError(
+            f"{path} holds a {what} of another architecture than this otdist builds ({reason}). "
+            "Use a checkpoint written by this version of otdist with the same data and critic."
+        ) from None
 
 
 def sample(generator: torch.nn.Module, n: int, shape, seed: int = 0) -> np.ndarray:
@@ -62,16 +116,25 @@ def sample(generator: torch.nn.Module, n: int, shape, seed: int = 0) -> np.ndarr
     return out.reshape(n, *shape)
 
 
+def _positive_ints(value: Any, what: str, path) -> tuple[int, ...]:
+    values = tuple(value) if isinstance(value, (list, tuple)) else (value,)
+    if not values or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in values):
+        raise InputError(f"{path}: {what} must be positive integers; got {value!r}. Use a checkpoint written by otdist.")
+    return values
+
+
 def load_generator(path) -> Callable[..., np.ndarray]:
     """A callable ``sample(n, seed=0) -> array`` from a checkpoint (samples shaped like the data)."""
     from .models import IMAGES, POINTS, Generator
 
     state = load(path)
-    shape = tuple(state["shape"])
+    shape = _positive_ints(state["shape"], "shape", path)
+    (latent_dim,) = _positive_ints(state["latent_dim"], "latent_dim", path)
     image = len(shape) > 1
     arch = IMAGES if image else POINTS
-    generator = Generator(int(state["latent_dim"]), int(np.prod(shape)), arch.generator_hidden, arch.generator_depth, image)
-    generator.load_state_dict(state["generator"])
+    with torch.random.fork_rng(devices=[]):  # initialisation draws from the global generator
+        generator = Generator(latent_dim, int(np.prod(shape)), arch.generator_hidden, arch.generator_depth, image)
+    load_weights(generator, state["generator"], "generator", path)
     generator.eval()
 
     def sample_fn(n: int, seed: int = 0) -> np.ndarray:

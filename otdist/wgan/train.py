@@ -6,14 +6,21 @@ generator minimises -E_fake f. Every ``eval_every`` steps the critic's estimate 
 samples against fresh generated ones is logged next to an independent distance (exact W1 for
 2-D data, sliced W1 for images), so the claim that the critic tracks sample quality is measured.
 
-Outputs in ``out``: ``log.csv``, ``checkpoint.pt`` (every ``checkpoint_every`` steps, at the end,
-and on Ctrl-C/SIGTERM; written atomically), ``samples.png``, ``curves.png``, ``metrics.json``.
-``resume=True`` continues from the checkpoint; a single-process CPU run resumed this way follows
-exactly the trajectory of an uninterrupted one.
+Outputs in ``out``: ``config.json``, ``log.csv``, ``checkpoint.pt`` (every ``checkpoint_every``
+steps, at the end, and on Ctrl-C/SIGTERM; checksummed), ``samples.png``, ``curves.png``,
+``metrics.json``, each written atomically (:mod:`otdist._io`). ``resume=True`` continues from the
+checkpoint; a single-process CPU run resumed this way follows exactly the trajectory of an
+uninterrupted one, whatever the evaluation schedule: evaluation runs the networks in eval mode and
+draws from its own generators, so it changes neither weights nor random streams.
+
+No global state is touched: the networks are initialised inside ``torch.random.fork_rng`` from a
+generator seeded with ``seed``, and the run's own torch RNG state (which the gradient penalty draws
+from) is swapped in only while a training step runs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import json
@@ -28,9 +35,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .. import _io
 from .. import _validation as V
 from ..neural import distributed as D
 from ..neural.critics import CRITICS, DEFAULT_CLIP, gradient_penalty
+from ..exceptions import InputError
 from ..neural.kr_dual import _resolve_device
 from . import checkpoint as C
 from . import metrics as M
@@ -86,7 +95,22 @@ class Config:
             V.check_positive(self.lr, "lr")
         V.check_positive(self.clip_value, "clip_value")
         V.check_positive(self.gp_weight, "gp_weight", allow_zero=True)
+        V.check_seed(self.seed)
+        _check_device(self.device)
         return dataclasses.replace(self, steps=int(steps), eval_every=int(eval_every), checkpoint_every=int(checkpoint_every))
+
+
+def _check_device(device: str) -> None:
+    if device == "auto":
+        return
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, TypeError):
+        raise InputError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:<index>'; got {device!r}. "
+                         "Pass a device torch knows, or 'auto'.") from None
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"device {device!r} was asked for but CUDA is not available here. "
+                         "Pass device='cpu' or 'auto'.")
 
 
 @dataclass
@@ -140,6 +164,51 @@ class TrainingInterrupted(KeyboardInterrupt):
         self.run = run
 
 
+class _PrivateRNG:
+    """The run's own torch RNG state, swapped into the global generator only inside ``with``.
+
+    The gradient penalty draws its interpolation weights from torch's global generator; entering
+    swaps the run's state in (CPU, and the CUDA device's when training there), leaving swaps the
+    caller's state back, so a run neither changes nor depends on the caller's RNG.
+    """
+
+    def __init__(self, cpu_state: torch.Tensor, device: torch.device, seed: int):
+        self.cpu_state = cpu_state
+        self.cuda = device if device.type == "cuda" else None
+        self.cuda_state = torch.Generator(device=device).manual_seed(seed).get_state() if self.cuda else None
+        self._saved: tuple[torch.Tensor, torch.Tensor | None] | None = None
+
+    def __enter__(self):
+        saved_cuda = torch.cuda.get_rng_state(self.cuda) if self.cuda else None
+        self._saved = (torch.get_rng_state(), saved_cuda)
+        torch.set_rng_state(self.cpu_state)
+        if self.cuda:
+            torch.cuda.set_rng_state(self.cuda_state, self.cuda)
+        return self
+
+    def __exit__(self, *exc):
+        saved_cpu, saved_cuda = self._saved
+        self.cpu_state = torch.get_rng_state()
+        torch.set_rng_state(saved_cpu)
+        if self.cuda:
+            self.cuda_state = torch.cuda.get_rng_state(self.cuda)
+            torch.cuda.set_rng_state(saved_cuda, self.cuda)
+
+
+@contextlib.contextmanager
+def _evaluating(*modules: torch.nn.Module):
+    """Eval mode and no gradients (spectral normalisation's power iteration runs only in train mode)."""
+    modes = [m.training for m in modules]
+    try:
+        for m in modules:
+            m.eval()
+        with torch.no_grad():
+            yield
+    finally:
+        for m, mode in zip(modules, modes):
+            m.train(mode)
+
+
 def _optimisers(config: Config, generator, critic):
     kind, lr, betas = optimiser_defaults(config.lipschitz)
     lr = config.lr or lr
@@ -155,8 +224,10 @@ class _Trainer:
         self.data: Dataset = load(config.data, config.seed)
         self.device = _resolve_device(config.device)
         self.arch = IMAGES if self.data.is_image else POINTS
-        torch.manual_seed(config.seed)
-        generator, critic = build(self.data.dim, self.data.is_image, config.lipschitz, self.arch)
+        with torch.random.fork_rng(devices=[]):  # initialisation draws from the global generator
+            torch.set_rng_state(torch.Generator().manual_seed(config.seed).get_state())
+            generator, critic = build(self.data.dim, self.data.is_image, config.lipschitz, self.arch)
+            self.rng = _PrivateRNG(torch.get_rng_state(), self.device, config.seed)
         self.generator, self.critic = generator.to(self.device), critic.to(self.device)
         self.g_model, self.c_model = D.wrap(self.generator), D.wrap(self.critic)
         self.c_opt, self.g_opt = _optimisers(config, self.generator, self.critic)
@@ -206,13 +277,13 @@ class _Trainer:
 
     # ---------------------------------------------------------------- evaluation
     def generate(self, n: int, seed: int) -> torch.Tensor:
-        with torch.no_grad():
+        with _evaluating(self.generator):
             return self.generator(self._noise(n, torch.Generator().manual_seed(seed)))
 
     def evaluate(self) -> tuple[float, float]:
         """(critic estimate on held-out real vs fresh fakes, independent distance between them)."""
         fake = self.generate(len(self.real_test), seed=10_000 + self.config.seed)
-        with torch.no_grad():
+        with _evaluating(self.critic):
             estimate = float(self.critic(self.real_test).mean() - self.critic(fake).mean())
         fake, real = fake.cpu().numpy(), self.real_test.cpu().numpy()
         distance = M.sliced_w1(fake, real) if self.data.is_image else M.exact_w1(fake[:1000], real[:1000])
@@ -236,7 +307,8 @@ class _Trainer:
             "critic": self.critic.state_dict(),
             "generator_optimizer": self.g_opt.state_dict(),
             "critic_optimizer": self.c_opt.state_dict(),
-            "torch_rng": torch.get_rng_state(),
+            "torch_rng": self.rng.cpu_state,
+            **({"cuda_rng": self.rng.cuda_state.cpu()} if self.rng.cuda else {}),
             "stream_rng": self.stream.get_state(),
             "log": [[row[k] for k in LOG_FIELDS] for row in self.log],
             "seconds": self.start_seconds,
@@ -244,20 +316,28 @@ class _Trainer:
             "latent_dim": self.arch.latent_dim,
         }
 
-    def load_state(self, state: dict[str, Any]) -> None:
-        self.generator.load_state_dict(state["generator"])
-        self.critic.load_state_dict(state["critic"])
-        self.g_opt.load_state_dict(state["generator_optimizer"])
-        self.c_opt.load_state_dict(state["critic_optimizer"])
-        torch.set_rng_state(state["torch_rng"])
-        self.stream.set_state(state["stream_rng"])
-        self.step = int(state["step"])
-        self.log = [dict(zip(LOG_FIELDS, row)) for row in state["log"]]
-        self.start_seconds = float(state["seconds"])
+    def load_state(self, state: dict[str, Any], path: Path) -> None:
+        C.load_weights(self.generator, state["generator"], "generator", path)
+        C.load_weights(self.critic, state["critic"], "critic", path)
+        try:
+            self.g_opt.load_state_dict(state["generator_optimizer"])
+            self.c_opt.load_state_dict(state["critic_optimizer"])
+            self.stream.set_state(state["stream_rng"])
+            self.rng.cpu_state = state["torch_rng"].clone()
+            torch.Generator().set_state(self.rng.cpu_state)  # refuses a malformed state now, not mid-run
+            if self.rng.cuda and "cuda_rng" in state:
+                self.rng.cuda_state = state["cuda_rng"].clone()
+            self.step = int(state["step"])
+            self.log = [dict(zip(LOG_FIELDS, row, strict=True)) for row in state["log"]]
+            self.start_seconds = float(state["seconds"])
+        except (RuntimeError, ValueError, TypeError, AttributeError) as err:
+            reason = " ".join(str(err).split())
+            raise InputError(f"{path} does not hold a resumable state for this run ({reason}). "
+                             "Resume with a checkpoint written by the same run, or start a new one.") from None
 
 
 def _write_log(path: Path, log: list[dict[str, float]]) -> None:
-    with path.open("w", newline="") as fh:
+    with _io.atomic_open(path, "w") as fh:
         writer = csv.DictWriter(fh, fieldnames=LOG_FIELDS)
         writer.writeheader()
         writer.writerows(log)
@@ -285,7 +365,7 @@ def train(config: Config) -> Run:
     if config.resume:
         if not ckpt_path.is_file():
             raise FileNotFoundError(f"--resume needs {ckpt_path}; it does not exist. Train without --resume first.")
-        trainer.load_state(C.load(ckpt_path, expected_config=dataclasses.asdict(config)))
+        trainer.load_state(C.load(ckpt_path, expected_config=dataclasses.asdict(config), for_training=True), ckpt_path)
     files = {"checkpoint": ckpt_path, "log": out / "log.csv"}
     clock = time.perf_counter() - trainer.start_seconds
     critic_loss = estimate = g_loss = math.nan
@@ -300,15 +380,16 @@ def train(config: Config) -> Run:
     with _Interrupt() as interrupt:
         if main_rank:
             out.mkdir(parents=True, exist_ok=True)
-            (out / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=2))
+            _io.write_text(out / "config.json", json.dumps(dataclasses.asdict(config), indent=2))
         if main_rank and trainer.step == 0:  # the distance at initialisation, for comparison
             trainer.record(critic_loss, g_loss, estimate, 0.0)
         bar = tqdm(total=config.steps, initial=trainer.step, desc=f"WGAN {config.data}/{config.lipschitz}",
                    disable=not config.progress or not main_rank)
         while trainer.step < config.steps and not interrupt.requested:
-            for _ in range(config.n_critic):
-                critic_loss, estimate = trainer._critic_step()
-            g_loss = trainer._generator_step()
+            with trainer.rng:
+                for _ in range(config.n_critic):
+                    critic_loss, estimate = trainer._critic_step()
+                g_loss = trainer._generator_step()
             trainer.step += 1
             bar.update(1)
             if main_rank and (trainer.step % config.eval_every == 0 or trainer.step == config.steps):
@@ -332,7 +413,7 @@ def train(config: Config) -> Run:
                             "distance": "sliced W1" if trainer.data.is_image else "exact W1"})
         if trainer.log and trainer.log[0]["step"] == 0:
             run.metrics["initial_distance"] = trainer.log[0]["eval_distance"]
-        (out / "metrics.json").write_text(json.dumps(run.metrics, indent=2))
+        _io.write_text(out / "metrics.json", json.dumps(run.metrics, indent=2))
         files["metrics"] = out / "metrics.json"
         files["samples"] = plots.samples(samples, trainer.data, out / "samples.png")
         files["curves"] = plots.curves(trainer.log, run.metrics["distance"], out / "curves.png")
