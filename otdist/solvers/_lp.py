@@ -1,48 +1,181 @@
-"""The transportation linear program, shared by the primal and dual LP solvers.
+"""The transportation linear program, shared by the exact solvers.
 
-Both solvers hand HiGHS (through ``scipy.optimize.linprog``) a *restricted* problem that only
-contains a set of active arcs (i, j).  After each solve the reduced costs
+Every exact solver works on a *reduced* problem (:func:`reduce`): points of zero weight are
+dropped, the two weight vectors are renormalised so that their sums agree to the last bit that
+float64 can show, and the cost is shifted and scaled to the unit range [0, 1] (OT is
+shift-invariant, and HiGHS's tolerances are absolute).  Whatever the solver returns is then
+turned into a certificate on the user's problem (:func:`certify`): the plan is repaired so that
+its marginals are exact up to rounding, the potentials are c-transformed on the full cost matrix
+(so f_i + g_j <= C_ij, zero-weight points included), and the reported primal and dual values are
+computed from that plan and those potentials.
+
+The primal and dual LP solvers hand HiGHS (through ``scipy.optimize.linprog``) a *restricted*
+problem that only contains a set of active arcs (i, j).  After each solve the reduced costs
 ``C_ij - f_i - g_j`` of all n*m arcs are checked with one vectorised pass; arcs with a negative
 reduced cost (primal: improving columns; dual: violated constraints f_i + g_j <= C_ij) join the
 active set and the restricted LP is solved again.  When no arc violates the optimality condition
 the restricted solution is optimal for the full LP, so the answer is exact, not approximate.
 
-Starting set: the k cheapest arcs of every row and every column, plus the monotone
-(north-west corner) coupling of the two weight vectors, which keeps the restricted primal
-feasible and the restricted dual bounded from the first solve.  ``generation=False`` skips all
-this and solves the full n*m problem at once.
+Every restricted problem is feasible and bounded, whatever the active set: one potential is
+pinned to 0 and the others are boxed in [-POTENTIAL_BOUND, POTENTIAL_BOUND] (in the primal: each
+marginal constraint may be violated at a price of POTENTIAL_BOUND per unit of mass).  With a
+unit-range cost, an optimal c-concave pair with the pinned potential at 0 lies in [-1, 1], inside
+the box, so the box changes no optimum of the full problem.  The starting active set also holds
+the north-west-corner coupling of the two weight vectors, a spanning path of the bipartite graph.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 import scipy.sparse as sp
 
-from ..exceptions import ConvergenceWarning
-from . import exact_1d
-from .network_simplex import LPSolution, certificate
-from ..exceptions import SolverError
+from ..exceptions import ConvergenceWarning, SolverError
 
 #: Cheapest arcs per row and per column in the starting active set.
 INITIAL_NEIGHBOURS = 5
 #: Arcs added per violating row and per violating column at each round.
 ARCS_PER_ROUND = 10
-#: Reduced costs above -REDUCED_COST_TOL * max(C) count as non-negative.
+#: Reduced costs (of the unit-range cost) above -REDUCED_COST_TOL count as non-negative.
 REDUCED_COST_TOL = 1e-11
 #: Rounds of arc generation before giving up with a ConvergenceWarning.
 DEFAULT_MAX_ROUNDS = 200
+#: Box on the potentials of the unit-range problem (> 1, the range of an optimal c-concave pair).
+POTENTIAL_BOUND = 2.0
+#: Largest constraint residual accepted from HiGHS (unit-range cost, unit mass).
+HIGHS_RESIDUAL_TOL = 1e-9
+#: Total mass handed to HiGHS: its feasibility tolerances are absolute, so a unit mass would let
+#: flows (primal) or reduced costs of the dual LP be off by 1e-10 of the total mass.
+MASS_SCALE = 1e6
+#: Rows of the cost matrix per block of the c-transform (bounds its temporary to ~8 MB).
+CTRANSFORM_BLOCK = 1_000_000
 
 HIGHS_OPTIONS = {
-    "presolve": True,
     "primal_feasibility_tolerance": 1e-10,
     "dual_feasibility_tolerance": 1e-10,
 }
+#: HiGHS algorithms tried in turn (interior point with crossover first: fastest on these LPs).
+HIGHS_ATTEMPTS = (("highs-ipm", True), ("highs-ds", True), ("highs-ds", False), ("highs-ipm", False))
 
-# restricted_solve(rows, cols, a, b, cost, incidence) -> (flow on the arcs, f, g, n_iter)
-RestrictedSolve = Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray, int]]
+
+@dataclass(frozen=True)
+class LPSolution:
+    """A primal-dual pair for the transportation linear program.
+
+    ``primal`` is the cost of ``plan`` and ``dual`` the value ``<a, f> + <b, g>`` of the
+    potentials, both computed from the returned arrays.
+    """
+
+    plan: np.ndarray
+    f: np.ndarray
+    g: np.ndarray
+    primal: float
+    dual: float
+    n_iter: int | None
+    converged: bool
+
+
+@dataclass(frozen=True)
+class Reduced:
+    """The problem a solver sees: positive weights with equal sums, cost scaled to [0, 1].
+
+    ``cost = (user_cost[rows][:, cols] - shift) / span``; ``raw_cost`` is the unscaled block.
+    """
+
+    rows: np.ndarray
+    cols: np.ndarray
+    a: np.ndarray
+    b: np.ndarray
+    cost: np.ndarray
+    raw_cost: np.ndarray
+    shift: float
+    span: float
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.cost.shape
+
+
+def unit_mass(w: np.ndarray) -> np.ndarray:
+    """``w / sum(w)`` with its largest entry corrected so that the exact sum is 1 to within an ulp."""
+    w = w / math.fsum(w)
+    k = int(np.argmax(w))
+    w[k] += 1.0 - math.fsum(w)
+    return w
+
+
+def reduce(a: np.ndarray, b: np.ndarray, cost: np.ndarray) -> Reduced:
+    rows, cols = np.flatnonzero(a > 0), np.flatnonzero(b > 0)
+    raw = np.ascontiguousarray(cost[np.ix_(rows, cols)], dtype=np.float64)
+    shift = float(raw.min())
+    span = float(raw.max()) - shift
+    span = span if span > 0 else 1.0
+    return Reduced(rows, cols, unit_mass(a[rows]), unit_mass(b[cols]), (raw - shift) / span, raw, shift, span)
+
+
+def northwest_corner(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The monotone (north-west corner) coupling of two mass vectors, as n + m - 1 arcs (i, j, mass).
+
+    Its arcs form a path through every row and column, whatever the masses (zeros included); the
+    masses are differences of cumulative sums, clipped to the smaller total.
+    """
+    n = a.size
+    ca, cb = np.cumsum(a), np.cumsum(b)
+    total = min(ca[-1], cb[-1])
+    breaks = np.minimum(np.concatenate([ca[:-1], cb[:-1]]), total)
+    order = np.argsort(breaks, kind="stable")
+    from_a = order < n - 1
+    i = np.concatenate([[0], np.cumsum(from_a)])
+    j = np.concatenate([[0], np.cumsum(~from_a)])
+    mass = np.diff(np.concatenate([[0.0], breaks[order], [total]]))
+    return i, j, np.maximum(mass, 0.0)
+
+
+def feasible_plan(plan: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The plan with exact marginals (up to rounding): negative entries dropped, rows and columns
+    above their weight scaled down, and the remaining deficits coupled north-west corner."""
+    plan = np.maximum(plan, 0.0)
+    rows = plan.sum(axis=1)
+    over = rows > a
+    plan[over] *= (a[over] / rows[over])[:, None]
+    cols = plan.sum(axis=0)
+    over = cols > b
+    plan[:, over] *= b[over] / cols[over]
+    deficit_a = np.maximum(a - plan.sum(axis=1), 0.0)
+    deficit_b = np.maximum(b - plan.sum(axis=0), 0.0)
+    if deficit_a.any() and deficit_b.any():
+        i, j, mass = northwest_corner(deficit_a, deficit_b)
+        np.add.at(plan, (i, j), mass)
+    return plan
+
+
+def c_transform(cost: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """``f_i = min_j (C_ij - g_j)``, in blocks of rows."""
+    step = max(1, CTRANSFORM_BLOCK // max(cost.shape[1], 1))
+    return np.concatenate([(cost[k : k + step] - g).min(axis=1) for k in range(0, cost.shape[0], step)])
+
+
+def certify(problem: Reduced, plan: np.ndarray, g: np.ndarray, a, b, cost, n_iter, converged) -> LPSolution:
+    """The certificate on the user's problem from a reduced plan and column potentials ``g``
+    (in the units of ``problem.raw_cost``)."""
+    full_plan = np.zeros(cost.shape)
+    full_plan[np.ix_(problem.rows, problem.cols)] = feasible_plan(plan, problem.a, problem.b)
+    f = c_transform(cost[:, problem.cols], g)
+    g = c_transform(cost.T, f)
+    f = c_transform(cost, g)
+    primal = float(np.vdot(full_plan, cost))
+    dual = float(a @ f + b @ g)
+    return LPSolution(full_plan, f, g, primal, dual, n_iter, converged)
+
+
+# ----------------------------------------------------------------------------- arc generation
+
+# restricted_solve(rows, cols, problem) -> (flow on the arcs, f, g, n_iter), on the unit-range problem
+RestrictedSolve = Callable[[np.ndarray, np.ndarray, Reduced], tuple[np.ndarray, np.ndarray, np.ndarray, int]]
 
 
 def incidence(rows: np.ndarray, cols: np.ndarray, n: int, m: int) -> sp.csc_matrix:
@@ -52,23 +185,18 @@ def incidence(rows: np.ndarray, cols: np.ndarray, n: int, m: int) -> sp.csc_matr
     return sp.csc_matrix((data, (np.concatenate([rows, n + cols]), np.concatenate([k, k]))), shape=(n + m, rows.size))
 
 
-def _initial_mask(a, b, cost, neighbours: int) -> np.ndarray:
+def _initial_mask(problem: Reduced, neighbours: int) -> np.ndarray:
+    cost = problem.cost
     n, m = cost.shape
+    if neighbours >= m or neighbours >= n:
+        return np.ones((n, m), dtype=bool)
     mask = np.zeros((n, m), dtype=bool)
-    if neighbours < m:
-        nearest = np.argpartition(cost, neighbours, axis=1)[:, :neighbours]
-        mask[np.repeat(np.arange(n), neighbours), nearest.ravel()] = True
-    else:
-        mask[:] = True
-    if neighbours < n:
-        nearest = np.argpartition(cost, neighbours, axis=0)[:neighbours, :]
-        mask[nearest.ravel(), np.tile(np.arange(m), neighbours)] = True
-    else:
-        mask[:] = True
-    # The north-west-corner (monotone) coupling of the two weight vectors keeps the restricted
-    # primal feasible: the 1-D solver's coupling between positions 0..n-1 and 0..m-1.
-    staircase = exact_1d.monotone_coupling(np.arange(float(a.size)), np.arange(float(b.size)), a, b, 1.0)
-    mask[staircase.u_index, staircase.v_index] = True
+    nearest = np.argpartition(cost, neighbours, axis=1)[:, :neighbours]
+    mask[np.repeat(np.arange(n), neighbours), nearest.ravel()] = True
+    nearest = np.argpartition(cost, neighbours, axis=0)[:neighbours, :]
+    mask[nearest.ravel(), np.tile(np.arange(m), neighbours)] = True
+    i, j, _ = northwest_corner(problem.a, problem.b)
+    mask[i, j] = True
     return mask
 
 
@@ -93,6 +221,20 @@ def _add_violations(mask: np.ndarray, reduced: np.ndarray, tol: float, per_round
     return True
 
 
+def _generate(restricted_solve: RestrictedSolve, problem: Reduced, mask: np.ndarray, max_rounds: int):
+    n_iter, rounds = 0, 0
+    while True:
+        rows, cols = np.nonzero(mask)
+        flow, f, g, iters = restricted_solve(rows, cols, problem)
+        n_iter += iters
+        rounds += 1
+        reduced = problem.cost - f[:, None] - g[None, :]
+        if not _add_violations(mask, reduced, REDUCED_COST_TOL, ARCS_PER_ROUND):
+            return rows, cols, flow, g, n_iter, True, 0.0
+        if rounds >= max_rounds:
+            return rows, cols, flow, g, n_iter, False, -float(reduced.min())
+
+
 def solve_by_generation(
     restricted_solve: RestrictedSolve,
     a: np.ndarray,
@@ -100,43 +242,57 @@ def solve_by_generation(
     cost: np.ndarray,
     *,
     generation: bool = True,
-    max_rounds: int = DEFAULT_MAX_ROUNDS,
+    max_rounds: int | None = None,
 ) -> LPSolution:
-    n, m = cost.shape
-    mask = _initial_mask(a, b, cost, INITIAL_NEIGHBOURS) if generation else np.ones((n, m), dtype=bool)
-    tol = REDUCED_COST_TOL * max(float(cost.max()), 1.0)
-    n_iter = 0
-    for _ in range(max_rounds):
-        rows, cols = np.nonzero(mask)
-        flow, f, g, iters = restricted_solve(rows, cols, a, b, cost, incidence(rows, cols, n, m))
-        n_iter += iters
-        reduced = cost - f[:, None] - g[None, :]
-        if not _add_violations(mask, reduced, tol, ARCS_PER_ROUND):
-            converged = True
-            break
-    else:
-        converged = False
+    """Solve the transportation LP by arc generation (or at once with ``generation=False``).
+
+    If HiGHS fails on a restricted problem, the full problem is solved instead; a failure there
+    raises :class:`~otdist.exceptions.SolverError`.  Stopping at ``max_rounds`` warns and returns
+    a feasible plan with an honest (possibly large) duality gap.
+    """
+    max_rounds = DEFAULT_MAX_ROUNDS if max_rounds is None else max_rounds
+    problem = reduce(a, b, cost)
+    n, m = problem.shape
+    mask = _initial_mask(problem, INITIAL_NEIGHBOURS) if generation else np.ones((n, m), dtype=bool)
+    try:
+        rows, cols, flow, g, n_iter, converged, violation = _generate(restricted_solve, problem, mask, max_rounds)
+    except SolverError:
+        if mask.all():
+            raise
+        rows, cols, flow, g, n_iter, converged, violation = _generate(
+            restricted_solve, problem, np.ones((n, m), dtype=bool), max_rounds
+        )
+    if not converged:
         warnings.warn(
             f"arc generation stopped after max_rounds={max_rounds} rounds with dual violations up to "
-            f"{-float(reduced.min()):.3g}; raise max_rounds or pass generation=False.",
+            f"{violation * problem.span:.3g}; the plan was made feasible and the duality gap reports "
+            "how far it may be from optimal. Raise max_rounds or pass generation=False.",
             ConvergenceWarning,
             stacklevel=4,
         )
     plan = np.zeros((n, m))
-    plan[rows, cols] = np.maximum(flow, 0.0)
-    # A dual-feasible certificate: lower f where any constraint is still violated by rounding.
-    f = f + np.minimum(reduced.min(axis=1), 0.0)
-    return certificate(plan, f, g, a, b, cost, n_iter, converged)
+    plan[rows, cols] = flow
+    return certify(problem, plan, g * problem.span, a, b, cost, n_iter, converged)
 
 
-def highs(what: str, c, **problem):
-    """Solve with HiGHS's interior point (with crossover); on the rare degenerate problem where it
-    ends without a verdict, solve again with the dual simplex."""
+def highs(what: str, c: np.ndarray, residual_tol: float, **problem):
+    """Solve with HiGHS, trying its algorithms in turn (HIGHS_ATTEMPTS) until one returns an
+    optimal solution whose constraint residuals are within ``residual_tol``."""
     from scipy.optimize import linprog
 
-    result = linprog(c, method="highs-ipm", options=HIGHS_OPTIONS, **problem)
-    if result.status != 0:
-        result = linprog(c, method="highs-ds", options=HIGHS_OPTIONS, **problem)
-    if result.status != 0:
-        raise SolverError(f"HiGHS failed on the {what} transportation LP: {result.message}")
-    return result
+    failures = []
+    for method, presolve in HIGHS_ATTEMPTS:
+        result = linprog(c, method=method, options={**HIGHS_OPTIONS, "presolve": presolve}, **problem)
+        label = f"{method} with presolve {'on' if presolve else 'off'}"
+        if result.status != 0:
+            failures.append(f"{label}: {result.message}")
+            continue
+        residual = max(np.abs(result.con).max(initial=0.0), -np.min(result.slack, initial=0.0))
+        if residual <= residual_tol:
+            return result
+        failures.append(f"{label}: constraint residual {residual:.3g}")
+    raise SolverError(
+        f"HiGHS should solve the {what} transportation LP ({c.size} variables); every attempt failed: "
+        + "; ".join(failures)
+        + '. Use method="exact" (the network simplex) for this problem.'
+    )

@@ -5,30 +5,36 @@ r"""Optimal transport as the dual linear program over potentials, solved with Hi
     \max_{f, g} \sum_i a_i f_i + \sum_j b_j g_j \quad \text{s.t.}\quad f_i + g_j \le C_{ij}.
 
 The constraint matrix is the transpose of the primal's marginal matrix; g_m is fixed to 0 to
-remove the shift invariance (f + c, g - c).  The coupling is recovered from HiGHS's inequality
-marginals.  Constraints are generated as cutting planes (see :mod:`otdist.solvers._lp`): only the
-constraints that the current potentials violate are added.
+remove the shift invariance (f + c, g - c), and the other potentials are boxed in
+[-POTENTIAL_BOUND, POTENTIAL_BOUND] of the unit-range cost, so every restricted problem is bounded
+(see :mod:`otdist.solvers._lp`).  The coupling is recovered from HiGHS's inequality marginals.
+Constraints are generated as cutting planes: only the constraints that the current potentials
+violate are added.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from ._lp import highs, solve_by_generation
+
+from ._lp import HIGHS_RESIDUAL_TOL, MASS_SCALE, POTENTIAL_BOUND, LPSolution, Reduced, highs, incidence, solve_by_generation
 
 
-def _restricted_dual(rows, cols, a, b, cost, A):
-    n, m = a.size, b.size
-    bounds = [(None, None)] * (n + m - 1) + [(0.0, 0.0)]
+def _restricted_dual(rows: np.ndarray, cols: np.ndarray, problem: Reduced):
+    n, m = problem.shape
+    bounds = [(-POTENTIAL_BOUND, POTENTIAL_BOUND)] * (n + m - 1) + [(0.0, 0.0)]
     result = highs(
         "dual",
-        -np.concatenate([a, b]),
-        A_ub=A.T.tocsr(),
-        b_ub=cost[rows, cols],
+        -MASS_SCALE * np.concatenate([problem.a, problem.b]),
+        HIGHS_RESIDUAL_TOL,
+        A_ub=incidence(rows, cols, n, m).T.tocsr(),
+        b_ub=problem.cost[rows, cols],
         bounds=bounds,
     )
-    return -result.ineqlin.marginals, result.x[:n], result.x[n:], int(result.nit)
+    return -result.ineqlin.marginals / MASS_SCALE, result.x[:n], result.x[n:], int(result.nit)
 
 
-def solve(a, b, cost, *, generation: bool = True, max_rounds: int | None = None):
-    kwargs = {} if max_rounds is None else {"max_rounds": max_rounds}
-    return solve_by_generation(_restricted_dual, a, b, cost, generation=generation, **kwargs)
+def solve(a: np.ndarray, b: np.ndarray, cost: np.ndarray, *, generation: bool = True,
+          max_rounds: int | None = None) -> LPSolution:
+    """Exact OT between weights ``a`` and ``b`` (each summing to 1) for the cost matrix ``cost``
+    (any real entries), by cutting planes over the dual LP."""
+    return solve_by_generation(_restricted_dual, a, b, cost, generation=generation, max_rounds=max_rounds)
