@@ -1,0 +1,149 @@
+"""Fuzz: sinkhorn, sinkhorn_divergence and method="sinkhorn", epsilon from 1e-6 to 1e3 times the cost scale.
+
+Oracles: the sandwich OT_0 <= <P_eps, C> <= OT_eps <= OT_0 + eps min(H(a), H(b)) with OT_0 from POT's
+network simplex (valid at every epsilon), and POT's converged log-domain Sinkhorn
+(``ot.solve(M, a, b, reg=eps)``: ``value_linear`` = ``transport_cost``, ``value`` = ``entropic_cost``)
+where it converges (epsilon >= 5% of the cost scale).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from strategies import (
+    EPS64,
+    FLOAT_KINDS,
+    cases,
+    check_scalar,
+    emd_cost,
+    entropy,
+    euclidean_cost,
+    examples,
+    pot_entropic,
+)
+
+import otdist
+
+ORDERS = st.sampled_from((1, 2))
+TINY_TO_HUGE = st.floats(-6, 3).map(lambda e: 10.0 ** e)
+#: POT's log-domain Sinkhorn reaches 1e-13 on these small problems from this epsilon up.
+POT_CONVERGES = st.floats(np.log10(0.05), 3).map(lambda e: 10.0 ** e)
+#: How far <P, C> may move per unit of L1 marginal error, in units of max C (with headroom).
+MARGINAL_TO_COST = 4
+F64_KINDS = (("numpy", "float64"), ("torch", "float64"))
+#: Divergence of a permuted copy, in units of max C - min C (decided bound).
+PERMUTED_LOW, PERMUTED_HIGH = -1e-12, 1e-10
+
+
+def _epsilon(case, rel: float, p: float, relative: bool):
+    """(epsilon passed, absolute epsilon, max C, whether an InputError is due)."""
+    c_max = float(euclidean_cost(case.x64, case.y64, p).max())
+    if relative:
+        return rel, rel * c_max, c_max, c_max == 0 or not case.valid
+    absolute = rel * c_max if c_max > 0 else rel
+    return absolute, absolute, c_max, not case.valid
+
+
+def _slack(case, p, c_max, *values):
+    return (MARGINAL_TO_COST * case.sinkhorn_tol * c_max + case.cost_rounding(p)
+            + 2 * p * case.eps_out * max(abs(v) for v in values) + case.tiny_out)
+
+
+@settings(max_examples=examples(2))
+@given(case=cases(), rel=TINY_TO_HUGE, p=ORDERS, relative=st.booleans())
+def test_sinkhorn_is_sandwiched_between_the_exact_and_the_entropic_bound(case, rel, p, relative):
+    epsilon, eps, c_max, invalid = _epsilon(case, rel, p, relative)
+    call = lambda: otdist.sinkhorn(case.x, case.y, case.a, case.b, epsilon=epsilon, p=p, relative=relative)  # noqa: E731
+    if invalid:
+        with pytest.raises(otdist.InputError):
+            call()
+        return
+    res = call()
+    tc = check_scalar(res.transport_cost, case.container, case.dtype)
+    ec = check_scalar(res.entropic_cost, case.container, case.dtype)
+    value = check_scalar(res.value, case.container, case.dtype)
+    assert res.converged
+    ot0 = emd_cost(case, p)
+    bound = ot0 + eps * min(entropy(case.a64), entropy(case.b64))
+    slack = _slack(case, p, c_max, ot0, bound)
+    assert ot0 - slack <= tc, (tc, ot0)
+    assert tc <= ec + slack, (tc, ec)
+    assert ec <= bound + slack, (ec, bound)
+    assert abs(value ** p - tc) <= slack
+
+
+@settings(max_examples=examples())
+@given(case=cases(kinds=FLOAT_KINDS), rel=POT_CONVERGES, p=ORDERS)
+def test_sinkhorn_agrees_with_converged_pot(case, rel, p):
+    epsilon, eps, c_max, invalid = _epsilon(case, rel, p, False)
+    if invalid:
+        return
+    res = otdist.sinkhorn(case.x, case.y, case.a, case.b, epsilon=epsilon, p=p)
+    linear, entropic = pot_entropic(case.x64, case.y64, case.a64, case.b64, p, eps)
+    tc = check_scalar(res.transport_cost, case.container, case.dtype)
+    ec = check_scalar(res.entropic_cost, case.container, case.dtype)
+    # OT_eps carries eps KL, up to eps log(n m) in size, whose rounding counts too.
+    slack = _slack(case, p, c_max, linear, entropic) + 2 * case.eps_c * eps * np.log(len(case.a64) * len(case.b64) + 1)
+    assert abs(tc - linear) <= slack, (tc, linear)
+    assert abs(ec - entropic) <= slack, (ec, entropic)
+
+
+@settings(max_examples=examples(2))
+@given(case=cases(kinds=F64_KINDS, min_n=1), rel=TINY_TO_HUGE, p=ORDERS, data=st.data())
+def test_divergence_of_a_permuted_copy_is_zero(case, rel, p, data):
+    perm = np.array(data.draw(st.permutations(range(case.x64.shape[0]))))
+    if case.container == "torch":
+        perm = torch.as_tensor(perm)
+    y = case.x[perm]
+    b = None if case.a is None or len(case.a) == 0 else case.a[perm]
+    c = euclidean_cost(case.x64, case.x64, p)
+    epsilon = rel * c.max() if c.max() > 0 else rel
+    if case.a64 is None:
+        with pytest.raises(otdist.InputError):
+            otdist.sinkhorn_divergence(case.x, y, case.a, b, epsilon=epsilon, p=p)
+        return
+    value = check_scalar(otdist.sinkhorn_divergence(case.x, y, case.a, b, epsilon=epsilon, p=p), case.container, case.dtype)
+    spread = c.max() - c.min()
+    assert PERMUTED_LOW * spread <= value <= PERMUTED_HIGH * spread, (value, spread)
+
+
+@settings(max_examples=examples())
+@given(case=cases(kinds=FLOAT_KINDS), rel=POT_CONVERGES, p=ORDERS)
+def test_divergence_agrees_with_three_converged_pot_problems(case, rel, p):
+    epsilon, eps, c_max, invalid = _epsilon(case, rel, p, False)
+    if invalid:
+        return
+    value = check_scalar(otdist.sinkhorn_divergence(case.x, case.y, case.a, case.b, epsilon=epsilon, p=p),
+                         case.container, case.dtype)
+    # S_eps = OT_eps(a, b) - OT_eps(a, a)/2 - OT_eps(b, b)/2 with OT_eps = POT's ``value`` (not sinkhorn2's
+    # ``value_linear``, which POT's empirical_sinkhorn_divergence uses).
+    xy = pot_entropic(case.x64, case.y64, case.a64, case.b64, p, eps)[1]
+    xx = pot_entropic(case.x64, case.x64, case.a64, case.a64, p, eps)[1]
+    yy = pot_entropic(case.y64, case.y64, case.b64, case.b64, p, eps)[1]
+    oracle = xy - 0.5 * (xx + yy)
+    c_all = max(c_max, float(euclidean_cost(case.x64, case.x64, p).max()), float(euclidean_cost(case.y64, case.y64, p).max()))
+    slack = 2 * _slack(case, p, c_all, xy, xx, yy) + 6 * case.eps_c * eps * np.log(max(len(case.a64), len(case.b64)) ** 2 + 1)
+    assert abs(value - oracle) <= slack, (value, oracle)
+    # Laplace (p = 1) and Gaussian (p = 2) kernels are positive definite: S_eps >= 0.
+    assert value >= -slack
+
+
+@settings(max_examples=examples(0.6))
+@given(case=cases(kinds=FLOAT_KINDS), rel=POT_CONVERGES, p=ORDERS)
+def test_wasserstein_method_sinkhorn_and_distance_use_the_same_solver(case, rel, p):
+    epsilon, _, _, invalid = _epsilon(case, rel, p, False)
+    if invalid:
+        return
+    direct = otdist.sinkhorn(case.x, case.y, case.a, case.b, epsilon=epsilon, p=p)
+    through_api = otdist.wasserstein(case.x, case.y, case.a, case.b, p=p, method="sinkhorn", epsilon=epsilon)
+    v1 = check_scalar(direct.value, case.container, case.dtype)
+    v2 = check_scalar(through_api, case.container, case.dtype)
+    assert abs(v1 - v2) <= 4 * case.eps_out * abs(v1) + case.tiny_out
+    div = otdist.sinkhorn_divergence(case.x, case.y, case.a, case.b, epsilon=epsilon, p=p)
+    via_distance = otdist.distance(case.x, case.y, metric="sinkhorn", a=case.a, b=case.b, epsilon=epsilon, p=p)
+    d1 = check_scalar(div, case.container, case.dtype)
+    d2 = check_scalar(via_distance, case.container, case.dtype)
+    assert abs(d1 - d2) <= 4 * max(case.eps_out, EPS64) * abs(d1) + case.tiny_out
