@@ -27,9 +27,8 @@ from typing import Any
 import griffe
 
 _MATH_DIRECTIVE = re.compile(r"^(?P<indent>\s*)\.\.\s+math::\s*(?P<rest>.*)$")
-_ADMONITION_DIRECTIVE = re.compile(
-    r"^(?P<indent>\s*)\.\.\s+(?P<kind>note|warning|tip|important|caution|danger|hint|attention|seealso)::\s*(?P<rest>.*)$"
-)
+_ADMONITION_KINDS = "note|warning|tip|important|caution|danger|hint|attention|seealso"
+_ADMONITION_DIRECTIVE = re.compile(rf"^(?P<indent>\s*)\.\.\s+(?P<kind>{_ADMONITION_KINDS})::\s*(?P<rest>.*)$")
 _ADMONITION_KIND = {"seealso": "info", "attention": "warning", "caution": "warning", "important": "tip"}
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _DOCTEST = re.compile(r"^\s*>>>")
@@ -62,9 +61,9 @@ def _block_end(lines: list[str], start: int, indent: int) -> int:
 class RstToMarkdown(griffe.Extension):
     """Rewrite reST constructs of loaded docstrings into the Markdown mkdocstrings renders."""
 
-    def __init__(self, **options: Any) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self._options = options
+        self._loader: griffe.GriffeLoader | None = None
 
     def on_package(self, *, pkg: griffe.Module, loader: griffe.GriffeLoader, **kwargs: Any) -> None:
         self._loader = loader
@@ -162,8 +161,10 @@ class RstToMarkdown(griffe.Extension):
 
     def _resolve(self, target: str, obj: griffe.Object | None) -> str | None:
         """Full path of ``target`` as seen from ``obj``, preferring the public top-level name."""
-        collection = getattr(getattr(self, "_loader", None), "modules_collection", None)
-        if collection is None or obj is None:
+        if self._loader is None or obj is None:
+            return None
+        collection = self._loader.modules_collection
+        if collection is None:
             return None
         candidates: list[str] = []
         if target.startswith("."):

@@ -9,6 +9,7 @@ and no math renderer fetched from another site.  The parameter tables of ``otdis
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import os
 import re
@@ -190,3 +191,61 @@ def test_parameter_rows_match_signature(site: Path, function, documented: set[st
             assert default == "required", (name, default)
         else:
             assert unescape(default) == repr(parameter.default), (name, default)
+
+
+def test_cross_reference_links_to_documented_function(site: Path) -> None:
+    html = (site / "api" / "index.html").read_text(encoding="utf-8")
+    start = html.index('id="otdist.wasserstein"')
+    section = html[start : html.index('id="otdist.transport"')]
+    assert re.search(r'<a [^>]*href="#otdist\.transport"[^>]*><code>transport</code></a>', section)
+
+
+def _load_extension():
+    pytest.importorskip("griffe", reason="griffe is not installed: pip install -e '.[docs]'")
+    spec = importlib.util.spec_from_file_location("griffe_rst", ROOT / "docs" / "griffe_rst.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.RstToMarkdown()
+
+
+def test_extension_rewrites_rest_constructs() -> None:
+    docstring = "\n".join(
+        [
+            "Solves min_P <P, C> over couplings, see :func:`~otdist.transport` and :math:`\\varepsilon > 0`.",
+            "",
+            ".. math:: W_p(\\mu, \\nu) = \\min_\\gamma",
+            "          \\sum_{ij} \\gamma_{ij} C_{ij}",
+            "",
+            ".. math::",
+            "",
+            "    \\frac{a}{b}",
+            "",
+            ".. note:: Costs <= 0 are fine.",
+            "",
+            "Parameters",
+            "----------",
+            "x, y : int",
+            "    Sizes ``n < m``.",
+            "metric",
+            "    A metric.",
+            "",
+            "Examples",
+            "--------",
+            ">>> 1 < 2",
+            "True",
+        ]
+    )
+    lines = _load_extension().convert(docstring).splitlines()
+    text = "\n".join(lines)
+    assert "min_P &lt;P, C> over" in text
+    assert "`transport`" in text and ":func:" not in text
+    assert "$\\varepsilon > 0$" in text and ":math:" not in text
+    assert ".. math::" not in text and ".. note::" not in text
+    first = lines.index("$$")
+    assert lines[first : first + 4] == ["$$", "W_p(\\mu, \\nu) = \\min_\\gamma", "\\sum_{ij} \\gamma_{ij} C_{ij}", "$$"]
+    second = lines.index("$$", first + 4)
+    assert lines[second : second + 3] == ["$$", "\\frac{a}{b}", "$$"]
+    assert "!!! note" in lines and "    Costs &lt;= 0 are fine." in lines
+    assert lines.count("    Sizes ``n < m``.") == 2
+    assert "x : int" in lines and "y : int" in lines and "metric" in lines
+    assert ">>> 1 < 2" in lines
