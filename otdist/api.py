@@ -328,16 +328,21 @@ def transport(
         Ground metric: ``"euclidean"``, ``"sqeuclidean"``, ``"cityblock"``, ``"chebyshev"``,
         ``"minkowski"`` (with ``minkowski_p``) or a callable ``metric(x, y) -> (n, m) array``.
     cost
-        A precomputed cost matrix ``C`` (already including the power p), used as is.
+        A precomputed cost matrix ``C`` (n, m), used as is (methods ``"exact"``, ``"primal"``,
+        ``"dual"``). Any finite real entries are accepted, negative ones included, as in POT; ``value``
+        is then the transport cost ``<P, C>`` itself (no p-th root), and ``p`` must be left at 1.
     **options
         Solver options: ``max_size`` (memory guard on n*m), ``max_iter`` (exact),
-        ``generation`` and ``max_rounds`` (primal/dual).
+        ``generation`` and ``max_rounds`` (primal/dual), ``n_projections``, ``seed`` and
+        ``progress`` (sliced).
 
     Returns
     -------
     TransportResult
         ``value`` (W_p), ``transport_cost`` (<P, C>), ``plan``, ``potentials`` (f, g),
         ``duality_gap`` (primal - dual), ``method``, ``n_iter``, ``converged``.
+        Arrays follow the inputs: NumPy float32 in gives float32 plan and potentials, torch in gives
+        tensors in the input's dtype and device.
 
     Examples
     --------
@@ -386,8 +391,20 @@ def wasserstein(
     Returns
     -------
     float or torch.Tensor
-        A Python float for NumPy input; a 0-d tensor on the input's device for torch input,
-        differentiable in values and weights.
+        A Python float for NumPy input; a 0-d tensor on the input's device and in its dtype for
+        torch input, differentiable in values and weights (exact and LP methods through the optimal
+        dual potentials; at W_p = 0, where W_p is not differentiable, the gradient is 0).
+
+    Notes
+    -----
+    Where otdist deliberately differs from its peers:
+
+    * weights are normalised to probability vectors (POT requires equal masses); ``[]`` means uniform
+      weights, as in POT;
+    * NaN and infinite values are refused with an error, and so is a distance that overflows the
+      floating-point range, where ``scipy.stats.wasserstein_distance`` returns ``nan`` or ``inf``;
+    * integer and bool inputs are computed in float64 (NumPy) or torch's default float; float16 and
+      bfloat16 tensors are computed in float32 and the result returned in the input's dtype.
 
     References
     ----------
