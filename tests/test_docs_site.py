@@ -80,9 +80,21 @@ class _PageScanner(HTMLParser):
             self.prose.append(data)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("site")
+    """The site, built once per test run (pytest-xdist workers share one build)."""
+    from filelock import FileLock
+
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    out = shared / "docs-site"
+    with FileLock(str(shared / "docs-site.lock")):
+        if not (out / "index.html").is_file():
+            _build(out)
+    return out
+
+
+def _build(out: Path) -> None:
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
     command = [sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file", str(ROOT / "mkdocs.yml")]
     done = subprocess.run(
@@ -94,7 +106,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
         timeout=BUILD_TIMEOUT_S,
     )
     assert done.returncode == 0, f"mkdocs build --strict failed:\n{done.stdout}\n{done.stderr}"
-    return out
 
 
 @pytest.fixture(scope="module")
