@@ -83,15 +83,15 @@ class LPSolution:
 class Reduced:
     """The problem a solver sees: positive weights with equal sums, cost scaled to [0, 1].
 
-    ``cost = (user_cost[rows][:, cols] - shift) / span``; ``raw_cost`` is the unscaled block.
+    ``cost = (user_cost[rows][:, cols] - shift) / span``; ``rows`` and ``cols`` are ``None`` when
+    every weight is positive.
     """
 
-    rows: np.ndarray
-    cols: np.ndarray
+    rows: np.ndarray | None
+    cols: np.ndarray | None
     a: np.ndarray
     b: np.ndarray
     cost: np.ndarray
-    raw_cost: np.ndarray
     shift: float
     span: float
 
@@ -110,11 +110,18 @@ def unit_mass(w: np.ndarray) -> np.ndarray:
 
 def reduce(a: np.ndarray, b: np.ndarray, cost: np.ndarray) -> Reduced:
     rows, cols = np.flatnonzero(a > 0), np.flatnonzero(b > 0)
-    raw = np.ascontiguousarray(cost[np.ix_(rows, cols)], dtype=np.float64)
-    shift = float(raw.min())
-    span = float(raw.max()) - shift
+    if rows.size == a.size and cols.size == b.size:
+        rows = cols = None
+        block = np.array(cost, dtype=np.float64, order="C")
+    else:
+        block = np.ascontiguousarray(cost[np.ix_(rows, cols)], dtype=np.float64)
+        a, b = a[rows], b[cols]
+    shift = float(block.min())
+    span = float(block.max()) - shift
     span = span if span > 0 else 1.0
-    return Reduced(rows, cols, unit_mass(a[rows]), unit_mass(b[cols]), (raw - shift) / span, raw, shift, span)
+    block -= shift
+    block /= span
+    return Reduced(rows, cols, unit_mass(a), unit_mass(b), block, shift, span)
 
 
 def northwest_corner(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -136,9 +143,9 @@ def northwest_corner(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 
 def feasible_plan(plan: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """The plan with exact marginals (up to rounding): negative entries dropped, rows and columns
-    above their weight scaled down, and the remaining deficits coupled north-west corner."""
-    plan = np.maximum(plan, 0.0)
+    """The plan, made in place to have exact marginals (up to rounding): negative entries dropped,
+    rows and columns above their weight scaled down, the remaining deficits coupled north-west corner."""
+    np.maximum(plan, 0.0, out=plan)
     rows = plan.sum(axis=1)
     over = rows > a
     plan[over] *= (a[over] / rows[over])[:, None]
@@ -160,11 +167,15 @@ def c_transform(cost: np.ndarray, g: np.ndarray) -> np.ndarray:
 
 
 def certify(problem: Reduced, plan: np.ndarray, g: np.ndarray, a, b, cost, n_iter, converged) -> LPSolution:
-    """The certificate on the user's problem from a reduced plan and column potentials ``g``
-    (in the units of ``problem.raw_cost``)."""
-    full_plan = np.zeros(cost.shape)
-    full_plan[np.ix_(problem.rows, problem.cols)] = feasible_plan(plan, problem.a, problem.b)
-    f = c_transform(cost[:, problem.cols], g)
+    """The certificate on the user's problem from a reduced plan (overwritten) and the column
+    potentials ``g`` of the reduced problem, in the user's cost units."""
+    plan = feasible_plan(plan, problem.a, problem.b)
+    if problem.rows is None:
+        full_plan, f = plan, c_transform(cost, g)
+    else:
+        full_plan = np.zeros(cost.shape)
+        full_plan[np.ix_(problem.rows, problem.cols)] = plan
+        f = c_transform(cost[:, problem.cols], g)
     g = c_transform(cost.T, f)
     f = c_transform(cost, g)
     primal = float(np.vdot(full_plan, cost))

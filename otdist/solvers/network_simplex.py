@@ -1,7 +1,8 @@
 """Exact discrete optimal transport with the network simplex (POT's C++ solver).
 
-POT sees the reduced problem of :mod:`otdist.solvers._lp` (no zero weights, equal masses); its
-result code is checked and its warnings are turned into otdist's: ``ConvergenceWarning`` at the
+POT sees the reduced problem of :mod:`otdist.solvers._lp` (no zero weights, equal masses, cost
+shifted and scaled to [0, 1]: POT reports some problems with negative costs infeasible, such as
+the 1 x 1 cost [[-10]]); its result code is checked and its warnings are turned into otdist's: ``ConvergenceWarning`` at the
 iteration cap (the plan is then made feasible and the duality gap is honest), ``SolverError`` if
 it reports the problem infeasible or unbounded.
 """
@@ -32,7 +33,7 @@ def solve(a: np.ndarray, b: np.ndarray, cost: np.ndarray, *, max_iter: int = DEF
     problem = reduce(a, b, cost)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=POT_RESULT_WARNINGS, category=UserWarning)
-        plan, log = ot.emd(problem.a, problem.b, problem.raw_cost, numItermax=max_iter, log=True)
+        plan, log = ot.emd(problem.a, problem.b, problem.cost, numItermax=max_iter, log=True)
     code = int(log["result_code"])
     if code not in (OPTIMAL, MAX_ITER_REACHED):
         raise SolverError(
@@ -49,4 +50,4 @@ def solve(a: np.ndarray, b: np.ndarray, cost: np.ndarray, *, max_iter: int = DEF
             ConvergenceWarning,
             stacklevel=4,
         )
-    return certify(problem, np.asarray(plan), np.asarray(log["v"]), a, b, cost, None, converged)
+    return certify(problem, np.asarray(plan), problem.span * np.asarray(log["v"]), a, b, cost, None, converged)
