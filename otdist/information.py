@@ -13,42 +13,76 @@ from .exceptions import InputError
 _SAMPLE_HINT = "a sample estimator, e.g. otdist.{name}(x, y, method='knn')"
 
 
+def _float_reference(like):
+    """(compute reference, output reference) for a torch input: float32/float64 are kept; float16 and
+    bfloat16 are computed in float32; integers and booleans in torch's default float dtype."""
+    if like is None:
+        return None, None
+    import torch
+
+    if like.dtype in (torch.float32, torch.float64):
+        return like, like
+    if like.is_floating_point():
+        return like.new_empty((), dtype=torch.float32), like
+    out = like.new_empty((), dtype=torch.get_default_dtype())
+    return out, out
+
+
 def _histogram_pair(p, q, name: str):
     hint = _SAMPLE_HINT.format(name=name)
-    like = torch_reference(p, q)
-    p = V.as_histogram(p, "p", estimator_hint=hint)
-    q = V.as_histogram(q, "q", estimator_hint=hint)
+    compute, out = _float_reference(torch_reference(p, q))
+    p = V.as_histogram(p if compute is None else to_torch(p, compute), "p", estimator_hint=hint)
+    q = V.as_histogram(q if compute is None else to_torch(q, compute), "q", estimator_hint=hint)
     V.check_same_length(p, q, ("p", "q"))
-    if like is not None:
-        p, q = to_torch(p, like), to_torch(q, like)
-    return p, q, like
+    if compute is not None:
+        p, q = to_torch(p, compute), to_torch(q, compute)
+    return p, q, out
 
 
-def _in_base(value, base):
+def _out(value, like):
+    """``value`` as a Python float (NumPy input) or a 0-d tensor of the output dtype (torch input)."""
+    if like is not None and is_torch(value):
+        return value.to(like.dtype)
+    return scalar_out(value, like)
+
+
+def _check_base(base) -> None:
     if base is None:
-        return value
+        return
     V.check_positive(base, "base")
     if base == 1:
         raise InputError("base must be a positive number other than 1; got 1. Use base=2 for bits.")
-    return value / np.log(base)
-
-
-def _sample_divergence(name: str, x, y, method: str, base, options):
-    from .divergences import estimators
-
-    return float(_in_base(estimators.point_estimate(name, x, y, method, options), base))
 
 
 _DIVERGENCE_METHODS = ("histogram", "knn", "classifier", "hist", "kde")
+_HISTOGRAM_FUNCTIONS = {"kl": kl_histograms, "js": js_histograms}
+
+
+def _divergence(name: str, p, q, base, method: str, options):
+    """(value in the computing precision, output reference) of KL or JS, every input checked first."""
+    _check_base(base)
+    if V.check_choice(method, _DIVERGENCE_METHODS, "method") == "histogram":
+        V.reject_options(options, method)
+        p, q, like = _histogram_pair(p, q, name)
+        value = _HISTOGRAM_FUNCTIONS[name](p, q)
+    else:
+        from .divergences import estimators
+
+        _, like = _float_reference(torch_reference(p, q))
+        value = estimators.point_estimate(name, p, q, method, options)
+    return (value if base is None else value / np.log(base)), like
 
 
 def kl(p, q, *, base: float | None = None, method: str = "histogram", **options):
     r"""Kullback-Leibler divergence KL(p || q) = sum_i p_i log(p_i / q_i).
 
     ``method="histogram"`` (default): p and q are histograms on a shared support, normalised like
-    ``scipy.stats.entropy``; the result is ``+inf`` when some q_i = 0 < p_i.
+    ``scipy.stats.entropy``; the result is ``+inf`` when some q_i = 0 < p_i.  Torch tensors give a
+    0-d tensor: float32/float64 are kept, float16/bfloat16 are computed in float32 and returned in
+    their own dtype, integers are computed and returned in torch's default float dtype.
 
-    Estimators from samples ``(n, d)`` and ``(m, d)`` (a float; :func:`otdist.estimate` adds a
+    Estimators from samples ``(n, d)`` and ``(m, d)`` (a float, or a 0-d tensor for torch input;
+    not clipped, so an estimate can be negative when P = Q; :func:`otdist.estimate` adds a
     standard error):
 
     * ``method="knn"``: k-nearest-neighbour estimator of Wang, Kulkarni & Verdú (option ``k``,
@@ -64,11 +98,7 @@ def kl(p, q, *, base: float | None = None, method: str = "histogram", **options)
     >>> round(otdist.kl([0.5, 0.5], [0.9, 0.1]), 10)
     0.5108256238
     """
-    if V.check_choice(method, _DIVERGENCE_METHODS, "method") != "histogram":
-        return _sample_divergence("kl", p, q, method, base, options)
-    V.reject_options(options, method)
-    p, q, like = _histogram_pair(p, q, "kl")
-    return scalar_out(_in_base(kl_histograms(p, q), base), like)
+    return _out(*_divergence("kl", p, q, base, method, options))
 
 
 def js(p, q, *, base: float | None = None, method: str = "histogram", **options):
@@ -77,8 +107,9 @@ def js(p, q, *, base: float | None = None, method: str = "histogram", **options)
     Symmetric, in [0, log 2] (in nats), exactly log 2 for disjoint supports, never NaN.
     Equals ``scipy.spatial.distance.jensenshannon(p, q) ** 2``.
 
-    From samples (a float in [0, log 2]; :func:`otdist.estimate` adds a standard error):
-    ``method="knn"`` (equal-size samples, option ``k``), ``method="classifier"``
+    From samples (a float, or a 0-d tensor for torch input; not clipped, so an estimate can be
+    negative when P = Q; :func:`otdist.estimate` adds a standard error): ``method="knn"``
+    (options ``k``, and ``seed`` for the split used when the sizes differ), ``method="classifier"``
     (log 2 + ½ max_D E_P log D + E_Q log(1 - D), held-out; options ``model`` = ``"logistic"``,
     ``"boosting"`` or ``"mlp"``, ``test_fraction``, ``seed``), ``"hist"``/``"kde"`` (1-D, biased).
 
@@ -88,14 +119,22 @@ def js(p, q, *, base: float | None = None, method: str = "histogram", **options)
     >>> otdist.js([1, 0], [0, 1]) == otdist.js([1, 0], [0, 1], base=2) * __import__("math").log(2)
     True
     """
-    if V.check_choice(method, _DIVERGENCE_METHODS, "method") != "histogram":
-        return _sample_divergence("js", p, q, method, base, options)
-    V.reject_options(options, method)
-    p, q, like = _histogram_pair(p, q, "js")
-    return scalar_out(_in_base(js_histograms(p, q), base), like)
+    return _out(*_divergence("js", p, q, base, method, options))
 
 
-def js_distance(p, q, *, base: float | None = None, **options):
-    """The Jensen-Shannon distance sqrt(JS(p, q)), a metric (scipy's ``jensenshannon``)."""
-    value = js(p, q, base=base, **options)
-    return value.sqrt() if is_torch(value) else float(np.sqrt(value))
+def js_distance(p, q, *, base: float | None = None, method: str = "histogram", **options):
+    """The Jensen-Shannon distance sqrt(JS(p, q)), a metric (scipy's ``jensenshannon``).
+
+    Same arguments as :func:`js`.  A sample estimate of JS can fall below zero (with P = Q, about
+    half the time); its distance is then reported as 0.  :func:`otdist.estimate` gives the signed
+    JS estimate with its standard error.
+
+    Examples
+    --------
+    >>> import otdist
+    >>> round(otdist.js_distance([1.0, 0.0], [0.5, 0.5], base=2), 10)
+    0.5579230453
+    """
+    value, like = _divergence("js", p, q, base, method, options)
+    root = value.clamp_min(0.0).sqrt() if is_torch(value) else float(np.sqrt(max(float(value), 0.0)))
+    return _out(root, like)

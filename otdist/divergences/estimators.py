@@ -12,6 +12,7 @@ samples plus a standard error, from
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -64,51 +65,101 @@ def _one_dimensional(x: np.ndarray, name: str, method: str) -> np.ndarray:
     return x[:, 0]
 
 
-def estimator(divergence: str, method: str, options: dict[str, Any]) -> Callable[[np.ndarray, np.ndarray], Any]:
-    """Validate the options of ``method`` and return ``f(x, y)`` on (n, d) NumPy samples.
+class EstimateWarning(UserWarning):
+    """A sample estimate of a non-negative divergence lies more than two standard errors below zero."""
 
-    ``f`` returns a float, except for the classifier (a ClassifierEstimate).
+
+#: ``estimate`` warns when the value is below -NEGATIVE_WARNING_SE standard errors.
+NEGATIVE_WARNING_SE = 2.0
+#: Bin rules of ``numpy.histogram_bin_edges``.
+BIN_RULES = ("auto", "fd", "doane", "scott", "stone", "rice", "sturges", "sqrt")
+BANDWIDTH_RULES = ("scott", "silverman")
+
+
+@dataclass(frozen=True)
+class Estimator:
+    """A validated sample estimator: ``run(x, y, seed)`` on (n, d) NumPy samples, ``check(n, m)`` on sizes.
+
+    ``run`` returns a float, except for the classifier (a ClassifierEstimate); ``seed`` (an integer or
+    a ``numpy.random.SeedSequence``) is used by the randomised estimators, others ignore it.
     """
+
+    run: Callable[..., Any]
+    check: Callable[[int, int], None]
+    seed: Any = 0
+
+    def __call__(self, x: np.ndarray, y: np.ndarray, seed=None):
+        self.check(len(x), len(y))
+        return self.run(x, y, self.seed if seed is None else seed)
+
+
+def _no_size_check(n: int, m: int) -> None:
+    return None
+
+
+def _bins(bins):
+    if isinstance(bins, str):
+        return V.check_choice(bins, BIN_RULES, "bins")
+    return V.check_positive(bins, "bins", integer=True)
+
+
+def _bandwidth(bandwidth):
+    if isinstance(bandwidth, str):
+        return V.check_choice(bandwidth, BANDWIDTH_RULES, "bandwidth")
+    return V.check_positive(bandwidth, "bandwidth")
+
+
+def check_seed(seed):
+    """A seed for ``numpy.random.SeedSequence``: a non-negative integer, or None for fresh entropy."""
+    return None if seed is None else V.check_positive(seed, "seed", integer=True, allow_zero=True)
+
+
+def estimator(divergence: str, method: str, options: dict[str, Any]) -> Estimator:
+    """Validate the options of ``method`` (all of them, before anything is computed)."""
     from . import classifier, density1d, knn
 
     options = dict(options)
     if method == "knn":
         k = V.check_positive(options.pop("k", DEFAULT_K), "k", integer=True)
+        seed = check_seed(options.pop("seed", 0)) if divergence == "js" else 0
         V.reject_options(options, method)
 
-        def run_knn(x, y):
-            if min(len(x), len(y)) <= k:
-                raise InputError(f"the k-NN estimator needs more than k={k} samples on each side; got {len(x)} and {len(y)}.")
-            return getattr(knn, divergence)(x, y, k)
+        def check_knn(n: int, m: int) -> None:
+            if min(n, m) <= k:
+                raise InputError(f"the k-NN estimator needs more than k={k} samples on each side; got {n} and {m}. "
+                                 "Pass more samples or a smaller k.")
 
-        return run_knn
+        if divergence == "kl":
+            return Estimator(lambda x, y, _: knn.kl(x, y, k), check_knn)
+        return Estimator(lambda x, y, s: knn.js(x, y, k, s), check_knn, seed)
     if method == "classifier":
         model = V.check_choice(options.pop("model", "logistic"), classifier.MODELS, "model")
         test_fraction = V.check_positive(options.pop("test_fraction", classifier.DEFAULT_TEST_FRACTION), "test_fraction")
         if test_fraction >= 1:
             raise InputError(f"test_fraction must be in (0, 1) (the held-out share of each sample); got {test_fraction}.")
-        seed = int(options.pop("seed", 0))
+        seed = check_seed(options.pop("seed", 0))
         V.reject_options(options, method)
 
-        def run_classifier(x, y):
-            if min(len(x), len(y)) * min(test_fraction, 1 - test_fraction) < 2:
+        def check_classifier(n: int, m: int) -> None:
+            if min(n, m) * min(test_fraction, 1 - test_fraction) < 2:
                 raise InputError(
-                    f"the classifier estimator needs at least 2 training and 2 held-out samples per side; got {len(x)} and "
-                    f"{len(y)} samples with test_fraction={test_fraction}. Pass more samples."
+                    f"the classifier estimator needs at least 2 training and 2 held-out samples per side; got {n} and "
+                    f"{m} samples with test_fraction={test_fraction}. Pass more samples."
                 )
-            return classifier.estimate(divergence, x, y, model, test_fraction, seed)
 
-        return run_classifier
+        return Estimator(lambda x, y, s: classifier.estimate(divergence, x, y, model, test_fraction, s),
+                         check_classifier, seed)
     if method == "hist":
-        bins = options.pop("bins", density1d.DEFAULT_BINS)
+        bins = _bins(options.pop("bins", density1d.DEFAULT_BINS))
         pseudocount = V.check_positive(options.pop("pseudocount", 0.0), "pseudocount", allow_zero=True)
         V.reject_options(options, method)
-        return lambda x, y: density1d.histogram_estimate(
-            divergence, _one_dimensional(x, "x", method), _one_dimensional(y, "y", method), bins, pseudocount)
-    bandwidth = options.pop("bandwidth", density1d.DEFAULT_BANDWIDTH)
+        return Estimator(lambda x, y, _: density1d.histogram_estimate(
+            divergence, _one_dimensional(x, "x", method), _one_dimensional(y, "y", method), bins, pseudocount),
+            _no_size_check)
+    bandwidth = _bandwidth(options.pop("bandwidth", density1d.DEFAULT_BANDWIDTH))
     V.reject_options(options, method)
-    return lambda x, y: density1d.kde_estimate(
-        divergence, _one_dimensional(x, "x", method), _one_dimensional(y, "y", method), bandwidth)
+    return Estimator(lambda x, y, _: density1d.kde_estimate(
+        divergence, _one_dimensional(x, "x", method), _one_dimensional(y, "y", method), bandwidth), _no_size_check)
 
 
 def samples(x, y) -> tuple[np.ndarray, np.ndarray]:
@@ -119,21 +170,28 @@ def samples(x, y) -> tuple[np.ndarray, np.ndarray]:
 
 def point_estimate(divergence: str, x, y, method: str, options: dict[str, Any]) -> float:
     """What ``otdist.kl``/``otdist.js`` return for ``method`` in SAMPLE_METHODS."""
+    function = estimator(divergence, method, options)
     x, y = samples(x, y)
-    return _value_of(estimator(divergence, method, options)(x, y))
+    return _value_of(function(x, y))
 
 
-def standard_error(function: Callable[[np.ndarray, np.ndarray], float], x: np.ndarray, y: np.ndarray, se: str,
-                   n_resamples: int, seed: int) -> tuple[float, np.ndarray]:
-    """(standard error, replicates) of ``function(x, y)`` by disjoint parts or by the bootstrap."""
-    rng = np.random.default_rng(seed)
+def standard_error(function: Callable[..., float], x: np.ndarray, y: np.ndarray, se: str,
+                   n_resamples: int, seed) -> tuple[float, np.ndarray]:
+    """(standard error, replicates) of ``function(x, y, seed)`` by disjoint parts or by the bootstrap.
+
+    ``seed`` (an integer or a ``numpy.random.SeedSequence``) gives one stream to the split or the
+    resampling and one to each replicate's estimator.
+    """
+    sequence = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    split_seed, *replicate_seeds = sequence.spawn(1 + n_resamples)
+    rng = np.random.default_rng(split_seed)
     if se == "split":
         parts_x = np.array_split(rng.permutation(len(x)), n_resamples)
         parts_y = np.array_split(rng.permutation(len(y)), n_resamples)
-        replicates = np.array([function(x[i], y[j]) for i, j in zip(parts_x, parts_y)])
+        replicates = np.array([function(x[i], y[j], s) for i, j, s in zip(parts_x, parts_y, replicate_seeds)])
         return float(replicates.std(ddof=1) / np.sqrt(n_resamples)), replicates
     replicates = np.array([
-        function(x[rng.integers(len(x), size=len(x))], y[rng.integers(len(y), size=len(y))]) for _ in range(n_resamples)
+        function(x[rng.integers(len(x), size=len(x))], y[rng.integers(len(y), size=len(y))], s) for s in replicate_seeds
     ])
     return float(replicates.std(ddof=1)), replicates
 
@@ -152,7 +210,7 @@ def check_se_options(se: str, n_resamples: int | None, method: str) -> int:
 
 
 def estimate(x, y, divergence: str = "kl", method: str = "knn", *, se: str = "split", n_resamples: int | None = None,
-             seed: int = 0, **options) -> DivergenceEstimate:
+             seed: int | None = 0, **options) -> DivergenceEstimate:
     """Estimate KL(P‖Q) or JS(P, Q) from samples x ~ P, y ~ Q with a standard error.
 
     Parameters
@@ -163,11 +221,24 @@ def estimate(x, y, divergence: str = "kl", method: str = "knn", *, se: str = "sp
         ``"kl"`` or ``"js"`` (nats).
     method
         ``"knn"`` (option ``k``), ``"classifier"`` (options ``model``: ``"logistic"``, ``"boosting"``
-        or ``"mlp"``; ``test_fraction``; ``seed``), ``"hist"`` (``bins``, ``pseudocount``; 1-D) or
-        ``"kde"`` (``bandwidth``; 1-D).
-    se, n_resamples, seed
+        or ``"mlp"``; ``test_fraction``), ``"hist"`` (``bins``: a number or a rule of
+        ``numpy.histogram_bin_edges``; ``pseudocount``; 1-D) or ``"kde"`` (``bandwidth``:
+        ``"scott"``, ``"silverman"`` or a factor; 1-D).
+    se, n_resamples
         How the standard error is obtained (``"split"``: 5 disjoint parts; ``"bootstrap"``: 200
-        resamples), and the seed of the split/resampling.
+        resamples).
+    seed
+        A non-negative integer (or None for fresh entropy).  ``numpy.random.SeedSequence(seed)`` is
+        spawned into independent streams: one for the full-sample estimator (the classifier's split
+        and model; the k-NN JS split for unequal sizes), one for the split/resampling, one for each
+        replicate's estimator.  No global random state is read or changed.
+
+    Returns
+    -------
+    DivergenceEstimate
+        Nothing is clipped: when P = Q the value is negative about half the time.  A value more
+        than two standard errors below zero raises an :class:`EstimateWarning`: the estimator's
+        assumptions probably fail on these samples.
 
     Examples
     --------
@@ -180,14 +251,25 @@ def estimate(x, y, divergence: str = "kl", method: str = "knn", *, se: str = "sp
     divergence = V.check_choice(divergence, tuple(SAMPLE_METHODS), "divergence")
     method = V.check_choice(method, SAMPLE_METHODS[divergence], "method")
     n_resamples = check_se_options(se, n_resamples, method)
-    x, y = samples(x, y)
+    sequence = np.random.SeedSequence(check_seed(seed))
     function = estimator(divergence, method, options)
-    full = function(x, y)
+    x, y = samples(x, y)
+    function.check(len(x), len(y))
+    fit_seed, error_seed = sequence.spawn(2)
+    full = function(x, y, fit_seed)
     extra = {}
     if method == "classifier":
         extra = {"train_value": full.train_value, "held_out_standard_error": full.standard_error, "model": full.model}
-    error, replicates = standard_error(lambda s, t: _value_of(function(s, t)), x, y, se, n_resamples, seed)
-    return DivergenceEstimate(_value_of(full), error, divergence, method, se, replicates, extra)
+    error, replicates = standard_error(lambda s, t, r: _value_of(function(s, t, r)), x, y, se, n_resamples, error_seed)
+    value = _value_of(full)
+    if value < -NEGATIVE_WARNING_SE * error:
+        warnings.warn(
+            f"the {method} estimate of {divergence.upper()} is {value:.4g}, more than {NEGATIVE_WARNING_SE:g} standard "
+            f"errors ({error:.3g}) below zero, which a non-negative divergence cannot be: the estimator's assumptions "
+            "probably fail here (too few samples for the dimension, heavy tails, near-duplicate points). "
+            "Use more samples or another method.",
+            EstimateWarning, stacklevel=2)
+    return DivergenceEstimate(value, error, divergence, method, se, replicates, extra)
 
 
 def _value_of(result) -> float:
