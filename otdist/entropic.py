@@ -1,28 +1,58 @@
 r"""Entropic optimal transport: ``sinkhorn``, ``sinkhorn_divergence`` and ``method="sinkhorn"``.
 
-Conventions (see the Sinkhorn page of the documentation for a table against POT and GeomLoss):
+Conventions, for the cost ``C_ij = d(x_i, y_j) ** p`` (no factor 1/p) and the absolute
+regularisation ``eps`` in the units of C:
 
-* cost ``C_ij = d(x_i, y_j) ** p`` -- no factor 1/2 (GeomLoss uses ``|x - y|^2 / 2`` for p = 2);
-* ``epsilon`` is absolute, in the units of the cost (GeomLoss's ``blur`` is ``epsilon ** (1/p)``);
-  with ``relative=True`` it is a fraction of the largest cost ``max C``;
-* ``value`` is ``<P_eps, C> ** (1/p)`` and ``transport_cost`` is ``<P_eps, C>`` (POT's ``sinkhorn2``),
-  which tend to the exact values as epsilon -> 0; ``entropic_cost`` is
-  ``OT_eps = <P_eps, C> + eps KL(P_eps || a (x) b)``.
+==========================  =========================================  ===============================================
+otdist                      definition                                 POT / GeomLoss
+==========================  =========================================  ===============================================
+``transport_cost``          ``<P_eps, C>``                             ``ot.sinkhorn2(a, b, C, eps)``
+                                                                       = ``ot.solve(C, a, b, reg=eps).value_linear``
+``entropic_cost``           ``OT_eps = <P_eps, C> + eps KL(P_eps|ab)``  ``ot.solve(C, a, b, reg=eps).value``
+``value``                   ``transport_cost ** (1/p)``                --
+``sinkhorn_divergence``     ``OT_eps(a, b) - (OT_eps(a, a)             ``p * SamplesLoss("sinkhorn", p=p, blur=b)``
+                            + OT_eps(b, b)) / 2``                      with ``eps = p * blur ** p`` (p = 1, 2)
+==========================  =========================================  ===============================================
+
+POT has no counterpart of ``sinkhorn_divergence``: ``ot.bregman.empirical_sinkhorn_divergence``
+debiases ``<P_eps, C>`` instead of ``OT_eps`` and clips the result at 0.  GeomLoss's cost is
+``|x - y|^p / p`` (half the cost at p = 2), hence its ``blur`` is ``(eps / p) ** (1/p)`` and its
+values are ``1/p`` times ours.
+
+``relative=True`` (and the default epsilon, 1%) takes ``epsilon`` as a fraction of the spread of the
+cost, ``max C - min C``: the entropic plan is unchanged when a constant is added to C, and so is the
+relative epsilon.  When every cost is equal the plan is ``a (x) b`` whatever epsilon; the fraction is
+then used as an absolute epsilon.
+
+Convergence: the solver stops when the L1 marginal error of the returned plan is below ``tol``.
+Reaching ``max_iter`` first raises :class:`otdist.ConvergenceError` (the default,
+``on_unconverged="raise"``) or, with ``on_unconverged="warn"``, returns the unconverged result with
+a :class:`otdist.ConvergenceWarning`.
+
+Gradients (torch input) flow to the points and the weights.  ``entropic_cost`` and
+``sinkhorn_divergence`` use the envelope theorem (the semi-dual at fixed potentials);
+``transport_cost`` and ``value`` are not stationary in the potentials and use the exact implicit
+gradient of the Sinkhorn fixed point (:func:`otdist.solvers.online.linear_cost`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+import warnings
+from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
+
+import numpy as np
 
 from . import _validation as V
 from . import api
-from ._backend import scalar_out, torch_reference
+from ._backend import array_out, compute_dtype, numpy_output_dtype, output_dtype, scalar_out, torch_reference
 from ._results import TransportResult
 from .cost import DEFAULT_MAX_SIZE, Metric, ground_cost
-from .exceptions import InputError
+from .exceptions import ConvergenceError, ConvergenceWarning, InputError, InputTypeError
 
-#: Default epsilon when none is given: this fraction of the largest cost.
+#: Default epsilon when none is given: this fraction of the cost spread max C - min C.
 DEFAULT_RELATIVE_EPSILON = 0.01
 #: Default stopping tolerance on the L1 marginal error, per floating-point precision.
 DEFAULT_TOL = {"float64": 1e-8, "float32": 1e-4}
@@ -31,6 +61,7 @@ DEFAULT_SCALING = 0.1
 GUARD_ALTERNATIVES = 'backend="geomloss" with pykeops installed, or method="sliced"'
 GEOMLOSS_GUARD = 'install pykeops for GeomLoss\'s online backend, or method="sliced"'
 BACKENDS = ("torch", "geomloss")
+ON_UNCONVERGED = ("raise", "warn")
 
 
 @dataclass(frozen=True)
@@ -42,15 +73,16 @@ class SinkhornResult:
     value
         ``transport_cost ** (1/p)``: the Sinkhorn approximation of W_p.
     transport_cost
-        ``<P_eps, C>``, the cost of the entropic plan (POT's ``sinkhorn2``).
+        ``<P_eps, C>``, the cost of the entropic plan (POT's ``sinkhorn2``, ``ot.solve(...).value_linear``).
     entropic_cost
-        ``OT_eps = <P_eps, C> + eps KL(P_eps || a (x) b)``.
+        ``OT_eps = <P_eps, C> + eps KL(P_eps || a (x) b)`` (POT's ``ot.solve(..., reg=eps).value``).
     potentials
         Dual potentials (f, g), shapes (n,) and (m,) (or (B, n), (B, m) for batches).
     epsilon
         The absolute regularisation used.
     n_iter, converged, marginal_error
-        Iterations (all epsilon stages), whether the L1 marginal error reached ``tol``, and that error.
+        Iterations (all epsilon stages), whether the L1 marginal error of the returned plan reached
+        ``tol``, and that error.
     """
 
     value: Any
@@ -71,51 +103,40 @@ class SinkhornResult:
         pot, geometry, max_size = self._state
         inputs = geometry.inputs
         V.check_size(inputs.x.shape[0] * geometry.shape[0], geometry.shape[1], max_size, "SinkhornResult.plan", "the potentials")
-        plan = core.log_plan(pot, geometry.full().detach(), inputs.a.detach(), inputs.b.detach()).exp()
-        plan = plan if inputs.batched else plan[0]
-        return plan if inputs.like is not None else plan.cpu().numpy()
+        return _out(core.log_plan(pot, geometry.full().detach(), inputs.a.detach(), inputs.b.detach()).exp(), inputs)
 
 
 @dataclass(frozen=True)
 class _Inputs:
-    x: Any  # (B, n, d) torch
+    x: Any  # (B, n, d) torch, in the dtype the solver runs in
     y: Any
     a: Any  # (B, n)
     b: Any
     like: Any  # user's tensor (output type) or None for NumPy
     batched: bool
+    out_dtype: Any  # torch dtype (torch input) or NumPy dtype of the results
 
 
-def _inputs(x, y, a, b, cost=None) -> _Inputs:
+def _inputs(x, y, a, b) -> _Inputs:
     import torch
 
-    like = torch_reference(x, y, a, b, cost)
+    like = torch_reference(x, y, a, b)
+    if like is not None:
+        dtype, device, out_dtype = compute_dtype(like), like.device, output_dtype(like)
+    else:
+        out_dtype = numpy_output_dtype(x, y)
+        dtype, device = (torch.float32 if out_dtype.itemsize <= 4 else torch.float64), torch.device("cpu")
     x = V.as_point_batch(x, "x")
     y = V.as_point_batch(y, "y")
     V.check_same_dim(x, y, ("x", "y"))
-    ref = like if like is not None else torch.zeros((), dtype=torch.float64)
-    x, y = (torch.as_tensor(t, dtype=ref.dtype, device=ref.device) for t in (x, y))
-    a = V.as_weight_batch(a, tuple(x.shape[:-1]), "a", "x", ref)
-    b = V.as_weight_batch(b, tuple(y.shape[:-1]), "b", "y", ref)
+    x, y = (torch.as_tensor(t).to(dtype=dtype, device=device) for t in (x, y))
+    ref = torch.zeros((), dtype=dtype, device=device)
+    a = V.as_weight_batch(a, tuple(x.shape[:-1]), "a", "x", ref).to(dtype=dtype, device=device)
+    b = V.as_weight_batch(b, tuple(y.shape[:-1]), "b", "y", ref).to(dtype=dtype, device=device)
     batched = x.ndim == 3
     if not batched:
         x, y, a, b = x[None], y[None], a[None], b[None]
-    return _Inputs(x, y, a, b, like, batched)
-
-
-def _check_options(p, epsilon, relative, scaling, tol, max_iter, max_size, backend, dtype_name):
-    p = V.check_order(p)
-    if epsilon is None:
-        epsilon, relative = DEFAULT_RELATIVE_EPSILON, True
-    epsilon = V.check_positive(epsilon, "epsilon")
-    scaling = V.check_positive(scaling, "scaling", allow_zero=True)
-    if scaling >= 1:
-        raise InputError(f"scaling must be in [0, 1) (the ratio between successive epsilons); got {scaling}. Use 0 to disable epsilon-scaling.")
-    backend = V.check_choice(backend, BACKENDS, "backend")
-    tol = DEFAULT_TOL.get(dtype_name, 1e-8) if tol is None else V.check_positive(tol, "tol")
-    max_iter = V.check_positive(max_iter, "max_iter", integer=True)
-    max_size = V.check_positive(max_size, "max_size", integer=True)
-    return _Options(p, epsilon, bool(relative), scaling, tol, max_iter, max_size, backend)
+    return _Inputs(x, y, a, b, like, batched, out_dtype)
 
 
 @dataclass(frozen=True)
@@ -124,16 +145,51 @@ class _Options:
     epsilon: float
     relative: bool
     scaling: float
-    tol: float
+    tol: float | None
     max_iter: int
     max_size: int
     backend: str
+    on_unconverged: str
+
+    def for_precision(self, inputs: _Inputs) -> _Options:
+        """With the default ``tol`` of the precision the solver runs in."""
+        if self.tol is not None:
+            return self
+        return replace(self, tol=DEFAULT_TOL[str(inputs.x.dtype).replace("torch.", "")])
 
 
-def _prepare(x, y, a, b, *options) -> tuple[_Inputs, _Options]:
-    """Validated inputs, and the options checked against their floating-point precision."""
-    inputs = _inputs(x, y, a, b)
-    return inputs, _check_options(*options, str(inputs.x.dtype).replace("torch.", ""))
+def _options(p, epsilon, relative, metric, scaling, tol, max_iter, max_size, backend, on_unconverged) -> _Options:
+    """Every option checked before any input is converted or any cost computed."""
+    from .solvers import sinkhorn_geomloss as gl
+
+    p = V.check_order(p)
+    if not isinstance(relative, (bool, np.bool_)):
+        raise InputTypeError(f"relative must be True or False; got {relative!r} ({type(relative).__name__}).")
+    if epsilon is None:
+        epsilon, relative = DEFAULT_RELATIVE_EPSILON, True
+    epsilon = V.check_positive(epsilon, "epsilon")
+    scaling = V.check_positive(scaling, "scaling", allow_zero=True)
+    if scaling >= 1:
+        raise InputError(f"scaling must be in [0, 1) (the ratio between successive epsilons); got {scaling}. Use 0 to disable epsilon-scaling.")
+    tol = None if tol is None else V.check_positive(tol, "tol")
+    max_iter = V.check_positive(max_iter, "max_iter", integer=True)
+    max_size = V.check_positive(max_size, "max_size", integer=True)
+    backend = V.check_choice(backend, BACKENDS, "backend")
+    on_unconverged = V.check_choice(on_unconverged, ON_UNCONVERGED, "on_unconverged")
+    if backend == "geomloss":
+        gl.check_supported(p, metric, scaling)
+    return _Options(p, epsilon, bool(relative), scaling, tol, max_iter, max_size, backend, on_unconverged)
+
+
+def _guard(opts: _Options, inputs: _Inputs, shapes, method: str) -> None:
+    """The memory guard, on every n x m problem about to be solved, before any of them is built."""
+    from .solvers import sinkhorn_geomloss as gl
+
+    if opts.backend == "geomloss" and gl.keops_available():
+        return
+    alternatives = GEOMLOSS_GUARD if opts.backend == "geomloss" else GUARD_ALTERNATIVES
+    for n, m in shapes:
+        V.check_size(inputs.x.shape[0] * n, m, opts.max_size, method, alternatives)
 
 
 @dataclass(frozen=True)
@@ -150,66 +206,84 @@ class _Geometry:
     def shape(self) -> tuple[int, int]:
         return self.inputs.x.shape[1], self.inputs.y.shape[1]
 
-    def rows(self, i0: int, i1: int):
+    @property
+    def leaves(self) -> tuple:
+        """The tensors the cost is computed from: the dense cost, or the points."""
+        return (self.dense,) if self.dense is not None else (self.inputs.x, self.inputs.y)
+
+    def leaf_rows(self, i0: int, i1: int, *leaves):
         if self.dense is not None:
-            return self.dense[:, i0:i1]
-        return ground_cost(self.inputs.x[:, i0:i1], self.inputs.y, self.p, self.metric, minkowski_p=self.minkowski_p)
+            return leaves[0][:, i0:i1]
+        return ground_cost(leaves[0][:, i0:i1], leaves[1], self.p, self.metric, minkowski_p=self.minkowski_p)
+
+    def rows(self, i0: int, i1: int):
+        return self.leaf_rows(i0, i1, *self.leaves)
 
     def full(self):
-        return self.dense if self.dense is not None else self.rows(0, self.shape[0])
+        return self.rows(0, self.shape[0])
 
-    def scale(self) -> float:
-        """max C, without building C when it is not stored."""
+    def spread(self) -> float:
+        """max C - min C, without building C when it is not stored."""
+        import torch
+
         from .solvers.online import row_blocks
 
-        if self.dense is not None:
-            return float(self.dense.detach().max())
-        with _no_grad():
-            return max(float(self.rows(i0, i1).max()) for i0, i1 in row_blocks(*self.shape))
+        with torch.no_grad():
+            blocks = [self.dense] if self.dense is not None else (self.rows(i0, i1) for i0, i1 in row_blocks(*self.shape))
+            lows, highs = zip(*((float(c.min()), float(c.max())) for c in blocks))
+        if not math.isfinite(max(highs)):
+            raise InputError(
+                f"the cost d(x, y) ** {self.p:g} must be finite; its largest entry overflows to {max(highs)}. "
+                "Rescale the points (the plan of a rescaled problem is the same with epsilon rescaled alike)."
+            )
+        return max(highs) - min(lows)
 
 
-def _no_grad():
+def _geometry(inputs: _Inputs, opts: _Options, metric, minkowski_p, cost=None) -> _Geometry:
+    if opts.backend == "geomloss":
+        return _Geometry(inputs, opts.p, metric, minkowski_p)
+    if cost is None:
+        cost = ground_cost(inputs.x, inputs.y, opts.p, metric, minkowski_p=minkowski_p)
+    return _Geometry(inputs, opts.p, metric, minkowski_p, cost)
+
+
+def _absolute_epsilon(opts: _Options, geometry: _Geometry) -> float:
+    if not opts.relative:
+        return opts.epsilon
+    spread = geometry.spread()
+    return opts.epsilon * spread if spread > 0 else opts.epsilon
+
+
+def _potentials(geometry: _Geometry, opts: _Options, eps: float, symmetric: bool = False):
+    """Potentials of one problem, with the backend of ``opts``; ``opts.on_unconverged`` applied."""
     import torch
 
-    return torch.no_grad()
-
-
-def _solve(inputs: _Inputs, opts: _Options, metric, minkowski_p, epsilon: float, relative: bool, cost=None,
-           symmetric=False):
-    """Potentials and the geometry of one problem, with the backend and memory guard of ``opts``."""
     from .solvers import sinkhorn as core
     from .solvers import sinkhorn_geomloss as gl
 
-    batch, (n, m) = inputs.x.shape[0], (inputs.x.shape[1], inputs.y.shape[1])
-    if opts.backend == "geomloss":
-        gl.check_supported(opts.p, metric, opts.scaling)
-        if not gl.keops_available():
-            V.check_size(batch * n, m, opts.max_size, "sinkhorn", GEOMLOSS_GUARD)
-        geometry = _Geometry(inputs, opts.p, metric, minkowski_p)
-    else:
-        V.check_size(batch * n, m, opts.max_size, "sinkhorn", GUARD_ALTERNATIVES)
-        if cost is None:
-            cost = ground_cost(inputs.x, inputs.y, opts.p, metric, minkowski_p=minkowski_p)
-        geometry = _Geometry(inputs, opts.p, metric, minkowski_p, cost if cost.ndim == 3 else cost[None])
-    # max C: for a relative epsilon, and as the start of the torch backend's schedule (GeomLoss
-    # picks its own), so the row-blocked geometry is not scanned for nothing.
-    scale = geometry.scale() if relative or opts.backend == "torch" else None
-    eps = epsilon * scale if relative else epsilon
-    if eps <= 0:
-        raise InputError(
-            f"relative epsilon needs a positive cost scale; the largest cost is {scale} (the points coincide, or their "
-            "distances underflow). Pass an absolute epsilon with relative=False."
-        )
+    inputs = geometry.inputs
     if opts.backend == "torch":
-        pot = core.solve(geometry.dense, inputs.a, inputs.b, eps, symmetric=symmetric, scaling=opts.scaling,
-                         eps_start=max(scale, eps), tol=opts.tol, max_iter=opts.max_iter)
-        return pot, geometry
-    with _no_grad():
-        pot = gl.potentials(inputs.x, inputs.y, inputs.a, inputs.b, eps, opts.p, opts.scaling, opts.tol, opts.max_iter,
-                            geometry.rows, symmetric)
+        with warnings.catch_warnings():  # convergence is reported below, as the caller asked
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            pot = core.solve(geometry.dense, inputs.a, inputs.b, eps, symmetric=symmetric, scaling=opts.scaling,
+                             eps_start=max(geometry.spread(), eps), tol=opts.tol, max_iter=opts.max_iter)
+    else:
+        with torch.no_grad():
+            pot = gl.potentials(inputs.x, inputs.y, inputs.a, inputs.b, eps, opts.p, opts.scaling, opts.tol,
+                                opts.max_iter, geometry.rows, symmetric)
     if not pot.converged:
-        core.warn_unconverged(opts.max_iter, pot.marginal_error, opts.tol, eps, stacklevel=4)
-    return pot, geometry
+        _unconverged(opts, f"Sinkhorn stopped after {pot.n_iter} iterations (max_iter={opts.max_iter}) with L1 "
+                     f"marginal error {float(pot.marginal_error.max()):.3g}", f"epsilon={eps:.3g}")
+    return pot
+
+
+def _unconverged(opts: _Options, what: str, where: str, residual_tol: float | None = None) -> None:
+    tol = opts.tol if residual_tol is None else residual_tol
+    message = (f"{what} > tol={tol:g} ({where}); it must reach tol. Raise max_iter, increase epsilon or loosen tol, "
+               'or pass on_unconverged="warn" to accept the unconverged result with a ConvergenceWarning.')
+    if opts.on_unconverged == "raise":
+        raise ConvergenceError(message)
+    warnings.warn(message, ConvergenceWarning, stacklevel=4)
 
 
 def _entropic_cost(pot, geometry: _Geometry):
@@ -223,31 +297,42 @@ def _entropic_cost(pot, geometry: _Geometry):
     return (a * f).sum(dim=1) + (b * pot.g.detach()).sum(dim=1)
 
 
-def _transport_cost(pot, geometry: _Geometry):
+def _transport_cost(pot, geometry: _Geometry, opts: _Options):
+    """<P_eps, C>; with autograd on, its exact gradient (implicit differentiation, not the envelope theorem)."""
     from .solvers import online
     from .solvers import sinkhorn as core
 
     a, b = geometry.inputs.a, geometry.inputs.b
+    if _tracks_grad(geometry):
+        problem = online.LinearCostProblem(
+            geometry.leaf_rows, *geometry.shape, pot.f.detach(), pot.g.detach(), pot.epsilon,
+            cache=geometry.dense is not None, on_inexact=partial(_inexact_gradient, opts, pot.epsilon))
+        return online.linear_cost(problem, a, b, *geometry.leaves)
     if geometry.dense is not None:
         return core.transport_cost(pot, geometry.dense, a, b)
-    log_a, log_b = core.safe_log(a.detach()), core.safe_log(b.detach())
-    return online.plan_statistics(geometry.rows, *geometry.shape, log_a, log_b, pot.f, pot.g, pot.epsilon,
-                                  _tracks_grad(geometry))[0]
+    return online.plan_statistics(geometry.rows, *geometry.shape, core.safe_log(a), core.safe_log(b), pot.f, pot.g,
+                                  pot.epsilon, False)[0]
+
+
+def _inexact_gradient(opts: _Options, eps: float, residual: float, tol: float) -> None:
+    _unconverged(opts, f"the gradient of transport_cost (conjugate gradients on its adjoint system) stopped at "
+                 f"relative residual {residual:.3g}", f"epsilon={eps:.3g}", residual_tol=tol)
 
 
 def _tracks_grad(geometry: _Geometry) -> bool:
     import torch
 
     inputs = geometry.inputs
-    return torch.is_grad_enabled() and any(t.requires_grad for t in (inputs.x, inputs.y, inputs.a, inputs.b))
+    tensors = (inputs.a, inputs.b, *geometry.leaves)
+    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
 
 
 def _out(t, inputs: _Inputs):
     t = t if inputs.batched else t[0]
     if inputs.like is not None:
-        return t
-    t = t.detach().cpu().numpy()
-    return t if t.ndim else float(t)
+        return t.to(inputs.out_dtype)
+    arr = t.detach().cpu().numpy().astype(inputs.out_dtype)
+    return arr if arr.ndim else float(arr)
 
 
 def sinkhorn(
@@ -266,43 +351,65 @@ def sinkhorn(
     max_iter: int = DEFAULT_MAX_ITER,
     max_size: int = DEFAULT_MAX_SIZE,
     backend: str = "torch",
+    on_unconverged: str = "raise",
 ) -> SinkhornResult:
     r"""Entropic optimal transport between weighted point clouds (log-domain Sinkhorn).
+
+    Solves ``OT_eps = min_P <P, C> + eps KL(P || a (x) b)`` over couplings P of a and b, with
+    ``C_ij = d(x_i, y_j) ** p``.  See the module documentation for the correspondence with POT
+    (``transport_cost`` is ``ot.sinkhorn2`` = ``ot.solve(C, a, b, reg=eps).value_linear``,
+    ``entropic_cost`` is ``ot.solve(C, a, b, reg=eps).value``) and GeomLoss.
 
     Parameters
     ----------
     x, y
         Points ``(n, d)`` and ``(m, d)``, or batches ``(B, n, d)`` and ``(B, m, d)``; NumPy or torch.
+        float32 and float64 are kept; float16/bfloat16 are computed in float32 and integers in the
+        default float; results come back in the input's floating dtype.
     a, b
-        Weights ``(n,)``/``(m,)`` or ``(B, n)``/``(B, m)``; uniform when omitted.
+        Weights ``(n,)``/``(m,)`` or ``(B, n)``/``(B, m)``, normalised; uniform when omitted.
     epsilon
         Entropic regularisation, absolute in the units of the cost C = d ** p; ``relative=True``
-        makes it a fraction of ``max C``. Default: 1% of ``max C``.
+        makes it a fraction of the cost spread ``max C - min C``. Default: 1% of ``max C - min C``.
     p
         Order: C_ij = d(x_i, y_j) ** p.
     relative
-        Interpret ``epsilon`` relative to the largest cost.
+        Interpret ``epsilon`` relative to ``max C - min C`` (as given when every cost is equal).
     metric, minkowski_p
-        Ground metric, as in :func:`otdist.transport`.
+        Ground metric, as in :func:`otdist.transport`; a callable receives one (n, d), (m, d)
+        pair per batch element.
     scaling
-        epsilon-scaling ratio in [0, 1): epsilon goes from ``max C`` down to ``epsilon``,
+        epsilon-scaling ratio in [0, 1): epsilon goes from ``max C - min C`` down to ``epsilon``,
         multiplied by ``scaling`` at each stage. 0 disables the annealing.
     tol
         Stop when the L1 marginal error is below ``tol`` (default 1e-8 in float64, 1e-4 in float32).
     max_iter
-        Iteration cap; reaching it gives a :class:`otdist.ConvergenceWarning` with the residual.
+        Iteration cap.
     max_size
-        Memory guard on B * n * m.
+        Memory guard on B * n * m, checked before anything of that size is allocated.
     backend
         ``"torch"`` (default): otdist's solver, to ``tol``, on a dense cost matrix.
         ``"geomloss"``: GeomLoss's epsilon-scaling (euclidean, p = 1 or 2) as a warm start, then
         log-domain iterations to ``tol`` on blocks of rows of the cost; with pykeops installed the
         cost matrix is never stored, for problems beyond ``max_size``.
+    on_unconverged
+        ``"raise"`` (default): :class:`otdist.ConvergenceError` when ``tol`` is not reached within
+        ``max_iter``. ``"warn"``: return the unconverged result with a :class:`otdist.ConvergenceWarning`
+        (e.g. in a training loop).
 
     Returns
     -------
     SinkhornResult
-        ``value``, ``transport_cost``, ``entropic_cost``, ``potentials``, ``plan()``, ...
+        ``value``, ``transport_cost``, ``entropic_cost``, ``potentials``, ``plan()``, ...  With torch
+        input all are differentiable in the points and weights: ``entropic_cost`` by the envelope
+        theorem, ``transport_cost`` and ``value`` by implicit differentiation of the Sinkhorn fixed point.
+
+    Raises
+    ------
+    ConvergenceError
+        ``tol`` not reached within ``max_iter`` (with ``on_unconverged="raise"``).
+    MemoryGuardError
+        The n x m problem exceeds ``max_size``.
 
     Examples
     --------
@@ -312,9 +419,13 @@ def sinkhorn(
     >>> round(res.value, 6)
     3.0
     """
-    inputs, opts = _prepare(x, y, a, b, p, epsilon, relative, scaling, tol, max_iter, max_size, backend)
-    pot, geometry = _solve(inputs, opts, metric, minkowski_p, opts.epsilon, opts.relative)
-    transport_cost = _transport_cost(pot, geometry)
+    opts = _options(p, epsilon, relative, metric, scaling, tol, max_iter, max_size, backend, on_unconverged)
+    inputs = _inputs(x, y, a, b)
+    opts = opts.for_precision(inputs)
+    _guard(opts, inputs, [(inputs.x.shape[1], inputs.y.shape[1])], "sinkhorn")
+    geometry = _geometry(inputs, opts, metric, minkowski_p)
+    pot = _potentials(geometry, opts, _absolute_epsilon(opts, geometry))
+    transport_cost = _transport_cost(pot, geometry, opts)
     entropic = _entropic_cost(pot, geometry)
     value = transport_cost if opts.p == 1 else transport_cost.clamp_min(0) ** (1.0 / opts.p)
     return SinkhornResult(
@@ -347,12 +458,19 @@ def sinkhorn_divergence(
     max_iter: int = DEFAULT_MAX_ITER,
     max_size: int = DEFAULT_MAX_SIZE,
     backend: str = "torch",
+    on_unconverged: str = "raise",
 ):
     r"""Debiased Sinkhorn divergence S_eps = OT_eps(a, b) - ½ OT_eps(a, a) - ½ OT_eps(b, b).
 
     Non-negative, zero if and only if the two measures are equal, and differentiable in the points
-    and weights (torch input). Arguments as in :func:`sinkhorn`; a relative ``epsilon`` is taken
-    relative to the largest cost between x and y.
+    and weights (torch input, envelope theorem). Arguments as in :func:`sinkhorn`; a relative
+    ``epsilon`` is a fraction of ``max C - min C`` for the cost between x and y, and the same absolute
+    epsilon is used for the three problems. The memory guard covers the three of them (n x m, n x n,
+    m x m) before any is built.
+
+    POT has no counterpart (``ot.bregman.empirical_sinkhorn_divergence`` debiases ``<P_eps, C>`` and
+    clips at 0); GeomLoss's ``SamplesLoss("sinkhorn", p=p, blur=(eps / p) ** (1 / p))`` is ``S_eps / p``
+    for p = 1, 2.
 
     References
     ----------
@@ -363,51 +481,50 @@ def sinkhorn_divergence(
     --------
     >>> import numpy as np, otdist
     >>> x = np.random.default_rng(0).normal(size=(50, 2))
-    >>> otdist.sinkhorn_divergence(x, x, epsilon=0.1) < 1e-12
+    >>> abs(otdist.sinkhorn_divergence(x, x[::-1], epsilon=0.1)) < 1e-10
     True
     """
-    inputs, opts = _prepare(x, y, a, b, p, epsilon, relative, scaling, tol, max_iter, max_size, backend)
-    geometry = None
-    epsilon = opts.epsilon
-    if opts.backend == "torch":
-        geometry = _Geometry(inputs, opts.p, metric, minkowski_p, ground_cost(inputs.x, inputs.y, opts.p, metric, minkowski_p=minkowski_p))
-    if opts.relative:  # one absolute epsilon for the three problems
-        geometry = geometry or _Geometry(inputs, opts.p, metric, minkowski_p)
-        epsilon = epsilon * geometry.scale()
-    # Identical inputs: the symmetric solver for OT(a, b) too, so that S_eps is exactly 0.
-    same_measure = inputs.x.shape == inputs.y.shape and bool((inputs.x == inputs.y).all()) and bool((inputs.a == inputs.b).all())
-    dense = geometry.dense if geometry is not None else None
+    opts = _options(p, epsilon, relative, metric, scaling, tol, max_iter, max_size, backend, on_unconverged)
+    inputs = _inputs(x, y, a, b)
+    opts = opts.for_precision(inputs)
+    n, m = inputs.x.shape[1], inputs.y.shape[1]
+    _guard(opts, inputs, [(n, m), (n, n), (m, m)], "sinkhorn_divergence")
+    geometry = _geometry(inputs, opts, metric, minkowski_p)
+    eps = _absolute_epsilon(opts, geometry)
+    self_x = _Inputs(inputs.x, inputs.x, inputs.a, inputs.a, inputs.like, True, inputs.out_dtype)
+    self_y = _Inputs(inputs.y, inputs.y, inputs.b, inputs.b, inputs.like, True, inputs.out_dtype)
     terms = []
-    for pair, symmetric in (((inputs.x, inputs.y, inputs.a, inputs.b), same_measure),
-                            ((inputs.x, inputs.x, inputs.a, inputs.a), True),
-                            ((inputs.y, inputs.y, inputs.b, inputs.b), True)):
-        problem = _Inputs(*pair, inputs.like, True)
-        pot, geom = _solve(problem, opts, metric, minkowski_p, epsilon, False, cost=dense, symmetric=symmetric)
-        terms.append(_entropic_cost(pot, geom))
-        dense = None
+    for geom, symmetric in ((geometry, False), (_geometry(self_x, opts, metric, minkowski_p), True),
+                            (_geometry(self_y, opts, metric, minkowski_p), True)):
+        terms.append(_entropic_cost(_potentials(geom, opts, eps, symmetric), geom))
     return _out(terms[0] - 0.5 * (terms[1] + terms[2]), inputs)
 
 
 def _sinkhorn_method(problem: api.Problem, need_plan: bool, **options) -> TransportResult:
     """``method="sinkhorn"`` inside ``otdist.wasserstein`` / ``otdist.transport``."""
-    allowed = ("epsilon", "relative", "scaling", "tol", "max_iter", "max_size", "backend")
+    allowed = ("epsilon", "relative", "scaling", "tol", "max_iter", "max_size", "backend", "on_unconverged")
     V.reject_options({k: v for k, v in options.items() if k not in allowed}, "sinkhorn")
     if problem.cost is not None:
         raise InputError('method="sinkhorn" with a precomputed cost is not supported; pass the points instead.')
     result = sinkhorn(problem.x, problem.y, problem.a, problem.b, p=problem.p, metric=problem.metric,
                       minkowski_p=problem.minkowski_p, **options)
     like = problem.like
+
+    def array(t):
+        return t if like is None else array_out(t, like)
+
     return TransportResult(
         value=scalar_out(result.value, like),
         transport_cost=scalar_out(result.transport_cost, like),
-        plan=result.plan() if need_plan else None,
-        potentials=result.potentials,
+        plan=array(result.plan()) if need_plan else None,
+        potentials=(array(result.potentials[0]), array(result.potentials[1])),
         duality_gap=None,
         method="sinkhorn",
         p=problem.p,
         n_iter=result.n_iter,
         converged=result.converged,
-        extra={"entropic_cost": result.entropic_cost, "marginal_error": result.marginal_error, "epsilon": result.epsilon},
+        extra={"entropic_cost": scalar_out(result.entropic_cost, like), "marginal_error": float(result.marginal_error),
+               "epsilon": result.epsilon},
     )
 
 
