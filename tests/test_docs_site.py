@@ -161,7 +161,8 @@ def test_math_renderer_served_by_the_site(site: Path, pages: dict[str, _PageScan
 def _parameter_rows(html: str, identifier: str) -> dict[str, tuple[str, str]]:
     """Name -> (type, default) of the Parameters table that follows ``identifier``'s heading."""
     start = html.index(f'id="{identifier}"')
-    section = html[start:]
+    end = html.find('class="doc doc-heading"', html.index(">", start))
+    section = html[start : end if end >= 0 else len(html)]
     section = section[section.index("doc-section-title\">Parameters:") :]
     section = section[: section.index("</table>")]
     rows = {}
