@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -156,6 +158,40 @@ def test_math_renderer_served_by_the_site(site: Path, pages: dict[str, _PageScan
     css = (site / "api" / katex_css[0]).resolve()
     for font in re.findall(r"url\(([^)]+)\)", css.read_text(encoding="utf-8")):
         assert (css.parent / font).is_file(), f"KaTeX font {font} is referenced but not served"
+
+
+_KATEX_CHECK = """
+const katex = require(process.argv[2]);
+const items = JSON.parse(require("fs").readFileSync(process.argv[3], "utf8"));
+const failures = [];
+for (const [page, display, tex] of items) {
+  try { katex.renderToString(tex, {displayMode: display, throwOnError: true}); }
+  catch (error) { failures.push(page + ": " + error.message); }
+}
+console.log(JSON.stringify(failures));
+"""
+
+
+def test_math_typesets_without_errors(site: Path, tmp_path: Path) -> None:
+    """Every math element of the site parses in the KaTeX copy the site serves (as a browser would run it)."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed: this check runs the site's KaTeX outside a browser")
+    from html import unescape
+
+    items = []
+    for page in sorted(site.rglob("*.html")):
+        html = page.read_text(encoding="utf-8")
+        for tag, tex in re.findall(r'<(span|div) class="arithmatex">(.*?)</\1>', html, flags=re.DOTALL):
+            tex = unescape(tex).strip()
+            items.append([str(page.relative_to(site)), tag == "div", tex[2:-2]])
+    assert len(items) >= 10, "the site should carry the formulas of the method pages and the API reference"
+    (tmp_path / "math.json").write_text(json.dumps(items), encoding="utf-8")
+    (tmp_path / "check.js").write_text(_KATEX_CHECK, encoding="utf-8")
+    katex = site / "assets" / "katex" / "katex.min.js"
+    done = subprocess.run([node, str(tmp_path / "check.js"), str(katex), str(tmp_path / "math.json")],
+                          capture_output=True, text=True, timeout=BUILD_TIMEOUT_S, check=True)
+    assert json.loads(done.stdout) == []
 
 
 def _parameter_rows(html: str, identifier: str) -> dict[str, tuple[str, str]]:
