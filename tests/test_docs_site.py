@@ -49,6 +49,9 @@ KNOWN_TAGS = set(
 )
 
 
+CAMEL_CASE_SVG_TAGS = {"clippath", "lineargradient", "radialgradient"}
+
+
 class _PageScanner(HTMLParser):
     """Collect the text a reader sees outside code and math, and every tag name."""
 
@@ -62,8 +65,10 @@ class _PageScanner(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         attributes = dict(attrs)
-        if tag not in KNOWN_TAGS:
-            self.unknown_tags.append(self.get_starttag_text() or tag)
+        raw = self.get_starttag_text() or tag
+        # Generated markup is lower case: "<P C>" in prose parses as a <p> tag but is written in capitals.
+        if tag not in KNOWN_TAGS or (raw[1:2].isupper() and tag not in CAMEL_CASE_SVG_TAGS):
+            self.unknown_tags.append(raw)
         if tag == "script" and attributes.get("src"):
             self.script_sources.append(attributes["src"] or "")
         if tag == "link" and attributes.get("rel") == "stylesheet":
