@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any, Callable
 
 from tqdm.auto import tqdm
 
 from . import _validation as V
-from .exceptions import InputError
+from .exceptions import InputError, InputTypeError
 
 
 def _metrics() -> dict[str, tuple[str, Callable[..., Any]]]:
@@ -30,6 +31,42 @@ def _metrics() -> dict[str, tuple[str, Callable[..., Any]]]:
         "neural": ("Wasserstein-1, neural KR dual (held-out)",
                    lambda x, y, **o: api.wasserstein(x, y, method="neural", **{"progress": False, **o})),
     }
+
+
+#: Arguments each metric fixes itself: passing them as options is an error.
+_FIXED = {"w1": ("p",), "w2": ("p",), "sliced": ("method",), "kl": ("method",), "js": ("method",),
+          "js_classifier": ("method",), "neural": ("method", "p")}
+
+
+def _preflight(name: str, x, y, options: dict) -> None:
+    """Every check of metric ``name`` that needs no computation: options, sample sizes, shared points."""
+    import inspect
+
+    from . import entropic
+    from .divergences import estimators, knn
+
+    fixed = sorted(set(options) & set(_FIXED.get(name, ())))
+    if fixed:
+        raise InputError(f"metric {name!r} sets {', '.join(fixed)} itself; got it in options[{name!r}]. "
+                         "Drop it, or pick the metric that has the value you want.")
+    if name in ("kl", "js", "js_classifier"):
+        method = "classifier" if name == "js_classifier" else "knn"
+        function = estimators.estimator(name[:2], method, options)
+        sx, sy = estimators.samples(x, y)
+        function.check(len(sx), len(sy))
+        if method == "knn":
+            knn.check_shared(sx, sy)
+    elif name == "neural":
+        from .neural import KRDualEstimator
+
+        KRDualEstimator(**{"progress": False, **options}).check_sizes(V.as_points(x, "x").shape[0],
+                                                                      V.as_points(y, "y").shape[0])
+    elif name == "sinkhorn":
+        try:
+            inspect.signature(entropic.sinkhorn_divergence).bind(x, y, **options)
+        except TypeError as err:
+            raise InputTypeError(f"options[{name!r}] do not fit otdist.sinkhorn_divergence: {err}. "
+                                 "See its documentation for the options it accepts.") from None
 
 
 METRICS = ("w1", "w2", "sliced", "sinkhorn", "kl", "js", "js_classifier", "neural")
@@ -96,6 +133,9 @@ def compare(x, y, metrics=DEFAULT_METRICS, *, options: dict[str, dict] | None = 
     progress
         Show a progress bar over the metrics.
 
+    Every argument, every metric's options and the sample sizes each metric needs are checked
+    before the first metric is computed.  Every metric accepts samples of different sizes n ≠ m.
+
     Examples
     --------
     >>> import numpy as np, otdist
@@ -107,18 +147,33 @@ def compare(x, y, metrics=DEFAULT_METRICS, *, options: dict[str, dict] | None = 
     table = _metrics()
     if isinstance(metrics, str):
         metrics = (metrics,)
+    if not isinstance(metrics, (tuple, list)):
+        raise InputTypeError(f"metrics must be a metric name or a tuple of names; got {type(metrics).__name__}. "
+                             f"Pick from {', '.join(METRICS)}.")
     metrics = tuple(V.check_choice(m, METRICS, "metric") for m in metrics)
+    if not metrics:
+        raise InputError(f"metrics must name at least one metric; got an empty sequence. Pick from {', '.join(METRICS)}.")
+    repeated = sorted({m for m in metrics if metrics.count(m) > 1})
+    if repeated:
+        raise InputError(f"metrics must be distinct; got {', '.join(repeated)} more than once. Name each metric once.")
     options = dict(options or {})
     unknown = sorted(set(options) - set(metrics))
     if unknown:
         raise InputError(f"options given for metrics not being computed: {', '.join(unknown)}; computing {', '.join(metrics)}. "
                          "Add them to metrics or drop their options.")
+    for name, given in options.items():
+        if not isinstance(given, Mapping):
+            raise InputTypeError(f"options[{name!r}] must be a dict of keyword options; got {type(given).__name__}. "
+                                 f'Write options={{"{name}": {{...}}}}.')
     px, py = V.as_points(x, "x"), V.as_points(y, "y")
     V.check_same_dim(px, py, ("x", "y"))
+    for name in metrics:
+        _preflight(name, x, y, dict(options.get(name, {})))
     rows = []
     for name in tqdm(metrics, desc="compare", disable=not progress, leave=False):
         description, function = table[name]
         start = time.perf_counter()
         value = function(x, y, **options.get(name, {}))
+        value = value.detach() if hasattr(value, "detach") else value
         rows.append(ComparisonRow(name, float(value), description, time.perf_counter() - start))
     return Comparison(tuple(rows), px.shape[0], py.shape[0], px.shape[1])

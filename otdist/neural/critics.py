@@ -71,10 +71,31 @@ class Critic(nn.Module):
                 param.clamp_(-c, c)
 
 
-def gradient_penalty(critic: nn.Module, x: torch.Tensor, y: torch.Tensor, *, one_sided: bool = False) -> torch.Tensor:
-    """E[(|grad f(x_hat)| - 1)^2] on x_hat = t x + (1 - t) y, t ~ U(0, 1) (one-sided: only above 1)."""
+def build_critic(dim: int, kind: str, hidden: int, depth: int, generator: torch.Generator) -> Critic:
+    """A ``Critic`` initialised from ``generator``, leaving the global random state untouched.
+
+    Module construction draws from torch's global CPU generator (``nn.Linear``'s initialisation, the
+    orthogonal and spectral parametrisations), so it runs inside ``torch.random.fork_rng``, whose
+    forked state is seeded from ``generator``: the same generator state gives the same critic.
+    """
+    seed = int(torch.randint(2**62, (1,), generator=generator))
+    with torch.random.fork_rng(devices=[]):
+        torch.random.default_generator.manual_seed(seed)
+        return Critic(dim, kind, hidden, depth)
+
+
+def gradient_penalty(critic: nn.Module, x: torch.Tensor, y: torch.Tensor, *, one_sided: bool = False,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+    """E[(|grad f(x_hat)| - 1)^2] on x_hat = t x + (1 - t) y, t ~ U(0, 1) (one-sided: only above 1).
+
+    ``generator`` (a CPU ``torch.Generator``) draws t; without it, t comes from torch's global generator.
+    """
     n = min(x.shape[0], y.shape[0])
-    t = torch.rand(n, *([1] * (x.ndim - 1)), device=x.device, dtype=x.dtype)
+    shape = (n, *([1] * (x.ndim - 1)))
+    if generator is None:
+        t = torch.rand(shape, device=x.device, dtype=x.dtype)
+    else:
+        t = torch.rand(shape, generator=generator, dtype=x.dtype).to(x.device)
     x_hat = (t * x[:n] + (1 - t) * y[:n]).requires_grad_(True)
     (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
     excess = grad.flatten(1).norm(dim=1) - 1

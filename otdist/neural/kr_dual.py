@@ -8,7 +8,22 @@ empirical dual objective.  The reported value is *cross-fitted*: the samples are
 validation slice of them) and evaluated on the held-out fold; the fold estimates are averaged.
 Every sample is used for evaluation exactly once, and no critic is evaluated on data it saw,
 so the estimate carries no optimisation bias (unlike plug-in OT between samples, which is badly
-biased upwards in high dimension).
+biased upwards in high dimension).  A point present in both samples (the same draws passed as x
+and y, or shared discrete values) is put in the same fold in both, so that no critic is evaluated
+on a point it was trained on in the other role.
+
+A negative value.  For each fold, E_P f - E_Q f of a fixed critic is estimated without bias on the
+held-out points, and it is at most W1 (f is 1-Lipschitz), so the estimate is a lower bound on W1
+up to sampling error.  When P = Q the expectation is exactly 0 and the estimate is negative about
+half the time, within a few ``standard_error``; nothing is clipped.  A value far below
+``-2 standard_error`` means the critics generalise badly (too little data, too many steps).
+
+Gradients.  For torch input the value is a 0-d tensor (input dtype and device) that is
+differentiable in x and y: its gradient in x_i is grad f_k(x_i) / (n_folds n_k), with f_k the
+(frozen) critic of x_i's fold and n_k the fold's size -- the KR envelope gradient of W1 that a
+WGAN generator follows, up to the critics' accuracy.  No global random state is read or changed:
+``seed`` feeds ``torch.Generator`` objects and the critics are built inside
+``torch.random.fork_rng``.
 """
 
 from __future__ import annotations
@@ -25,9 +40,11 @@ from tqdm.auto import tqdm
 from .. import _validation as V
 from .._backend import is_torch
 from . import distributed as D
-from .critics import CRITICS, DEFAULT_CLIP, Critic, gradient_norms, gradient_penalty
-from ..exceptions import InputError, SolverError
+from .critics import CRITICS, DEFAULT_CLIP, Critic, build_critic, gradient_norms, gradient_penalty
+from ..exceptions import InputError, InputTypeError, SolverError
 
+#: Fewest held-out points of each sample per fold (a variance needs two).
+MIN_FOLD_SIZE = 2
 #: Fraction of each training part held back for early stopping.
 VALIDATION_FRACTION = 0.1
 #: Evaluate the validation objective every EVAL_EVERY steps; stop after PATIENCE evaluations
@@ -43,9 +60,13 @@ class KRResult:
     Attributes
     ----------
     value
-        Cross-fitted held-out estimate of W1 (float).
+        Cross-fitted held-out estimate of W1: a float for NumPy input; for torch input a 0-d
+        tensor of the input's dtype and device, differentiable in x and y (see the module notes).
+        Not clipped: it can be negative, within a few standard errors when P = Q.
     standard_error
         Standard error of ``value`` from the held-out critic values.
+    fold_x, fold_y
+        The fold (0 .. n_folds - 1) in which each point of x and y was held out.
     train_value
         Mean dual objective of the critics on their own training samples (optimistic).
     history
@@ -68,6 +89,8 @@ class KRResult:
     fold_values: tuple
     device: str
     seconds: float
+    fold_x: np.ndarray = field(repr=False, default=None)
+    fold_y: np.ndarray = field(repr=False, default=None)
 
     def plot_history(self, ax=None):
         """Plot the training objective per step (matplotlib); returns the axes."""
@@ -76,20 +99,78 @@ class KRResult:
         ax = ax or plt.gca()
         for k, curve in enumerate(self.history):
             ax.plot(curve, label=f"fold {k}", lw=1)
-        ax.axhline(self.value, color="k", ls="--", label="held-out estimate")
+        ax.axhline(float(self.value), color="k", ls="--", label="held-out estimate")
         ax.set_xlabel("step")
         ax.set_ylabel("E_P f - E_Q f (training batch)")
         ax.legend()
         return ax
 
 
+def check_device(device) -> None:
+    """``"auto"`` or a torch device that exists on this machine."""
+    if isinstance(device, torch.device):
+        device = str(device)
+    if not isinstance(device, str):
+        raise InputTypeError(f'device must be "auto" or a torch device string such as "cpu" or "cuda:0"; got {device!r}.')
+    if device == "auto":
+        return
+    try:
+        parsed = torch.device(device)
+    except RuntimeError:
+        raise InputError(f'device must be "auto" or a torch device string such as "cpu" or "cuda:0"; got {device!r}.') from None
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f'device={device!r} needs CUDA, which this torch build or machine does not have '
+                         f'(torch.cuda.is_available() is False). Use device="auto" or "cpu".')
+    if parsed.type == "cuda" and parsed.index is not None and parsed.index >= torch.cuda.device_count():
+        raise InputError(f"device={device!r} does not exist: this machine has {torch.cuda.device_count()} CUDA device(s). "
+                         'Use device="cuda" or a valid index.')
+    if parsed.type == "mps" and not torch.backends.mps.is_available():
+        raise InputError(f'device={device!r} needs Apple MPS, which is not available here. Use device="auto" or "cpu".')
+
+
 def _resolve_device(device: str, *tensors) -> torch.device:
+    check_device(device)
     for t in tensors:
         if is_torch(t) and t.device.type != "cpu":
             return t.device
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
+
+
+def _occurrences(ids: np.ndarray, stride: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(order, key): the points sorted by id, in random order within an id, and id * stride + occurrence rank."""
+    order = np.lexsort((rng.random(len(ids)), ids))
+    sorted_ids = ids[order]
+    occurrence = np.arange(len(ids)) - np.searchsorted(sorted_ids, sorted_ids, side="left")
+    return order, sorted_ids.astype(np.int64) * stride + occurrence
+
+
+def _balanced(n: int, n_folds: int, rng: np.random.Generator) -> np.ndarray:
+    fold = np.empty(n, dtype=np.int64)
+    fold[rng.permutation(n)] = np.arange(n) * n_folds // n
+    return fold
+
+
+def make_folds(x: np.ndarray, y: np.ndarray, n_folds: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Fold of each point of x and y: balanced random folds, except that the j-th copy in y of a
+    point of x is held out in the fold of the j-th copy in x (copies in random order)."""
+    fold_x = _balanced(len(x), n_folds, rng)
+    _, ids = np.unique(np.vstack([x, y]), axis=0, return_inverse=True)
+    ids = ids.reshape(-1)
+    order_x, key_x = _occurrences(ids[: len(x)], len(ids), rng)
+    order_y, key_y = _occurrences(ids[len(x):], len(ids), rng)
+    _, in_x, in_y = np.intersect1d(key_x, key_y, assume_unique=True, return_indices=True)
+    if len(in_y) == 0:
+        return fold_x, _balanced(len(y), n_folds, rng)
+    fold_y = np.full(len(y), -1, dtype=np.int64)
+    fold_y[order_y[in_y]] = fold_x[order_x[in_x]]
+    counts = np.bincount(fold_y[fold_y >= 0], minlength=n_folds)
+    free = rng.permutation(np.flatnonzero(fold_y < 0))
+    for index in free:  # fill the emptiest fold first
+        k = int(np.argmin(counts))
+        fold_y[index], counts[k] = k, counts[k] + 1
+    return fold_x, fold_y
 
 
 def _optimizer(critic: Critic, lr: float | None):
@@ -127,10 +208,12 @@ class KRDualEstimator:
     gp_weight, one_sided, clip_value
         Gradient-penalty weight (10) and variant; weight-clipping bound (0.01).
     seed
-        Seeds the fold split, the initialisation and the minibatches: deterministic on CPU.
+        A non-negative integer: ``numpy.random.SeedSequence(seed)`` gives separate streams to the
+        fold split, the critics' initialisation, the minibatches (one per rank under torchrun) and
+        the penalty's interpolates.  Deterministic on CPU; the global random state is untouched.
     device
-        ``"auto"`` (CUDA when available, else CPU; tensors already on a GPU stay there), or any
-        torch device string.
+        ``"auto"`` (CUDA when available, else CPU; tensors already on a GPU stay there), or a
+        torch device string that exists here (``"cuda"`` without CUDA is an error).
     progress
         Show a tqdm progress bar.
 
@@ -174,30 +257,52 @@ class KRDualEstimator:
         self.gp_weight = V.check_positive(gp_weight, "gp_weight", allow_zero=True)
         self.one_sided = bool(one_sided)
         self.clip_value = V.check_positive(clip_value, "clip_value")
-        self.seed = int(seed)
+        self.seed = V.check_positive(seed, "seed", integer=True, allow_zero=True)
+        check_device(device)
         self.device = device
         self.progress = progress
         self.critics_: tuple = ()
 
     # ------------------------------------------------------------------ helpers
     def _prepare(self, x, y):
+        """(x, y as float32 on the device, still attached to the caller's graph; device; output dtype)."""
+        like = x if is_torch(x) else y if is_torch(y) else None
         x, y = V.as_points(x, "x"), V.as_points(y, "y")
         V.check_same_dim(x, y, ("x", "y"))
         device = _resolve_device(self.device, x, y)
-        as_t = lambda a: torch.as_tensor(a.detach() if is_torch(a) else a, dtype=torch.float32).to(device)  # noqa: E731
-        return as_t(x), as_t(y), device
+        as_t = lambda a: (a if is_torch(a) else torch.as_tensor(np.ascontiguousarray(a))).to(device=device, dtype=torch.float32)  # noqa: E731
+        out_dtype = None
+        if like is not None:
+            out_dtype = like.dtype if like.is_floating_point() else torch.get_default_dtype()
+        return as_t(x), as_t(y), device, out_dtype
 
-    def _train_fold(self, x_tr, y_tr, generator, bar) -> tuple[Critic, list[float]]:
+    def check_sizes(self, n: int, m: int) -> None:
+        """Refuse samples too small for ``n_folds``-fold cross-fitting."""
+        if min(n, m) < MIN_FOLD_SIZE * self.n_folds:
+            raise InputError(
+                f"x and y need at least {MIN_FOLD_SIZE * self.n_folds} samples each for {self.n_folds}-fold cross-fitting; "
+                f"got {n} and {m}. Pass more samples or lower n_folds."
+            )
+
+    def _streams(self) -> dict[str, torch.Generator]:
+        rank, size = D.world()
+        folds, init, batches, penalty = np.random.SeedSequence(self.seed).spawn(4)
+        seeds = {"folds": folds, "init": init, "batches": batches.spawn(size)[rank], "penalty": penalty.spawn(size)[rank]}
+        return {name: torch.Generator().manual_seed(int(seq.generate_state(1)[0])) for name, seq in seeds.items()} | {
+            "folds_numpy": np.random.default_rng(folds)}
+
+    def _train_fold(self, x_tr, y_tr, streams, bar) -> tuple[Critic, list[float]]:
         n_val_x = max(1, int(len(x_tr) * VALIDATION_FRACTION))
         n_val_y = max(1, int(len(y_tr) * VALIDATION_FRACTION))
         x_val, x_fit = x_tr[:n_val_x], x_tr[n_val_x:]
         y_val, y_fit = y_tr[:n_val_y], y_tr[n_val_y:]
-        critic = Critic(x_tr.shape[1], self.critic_kind, self.hidden, self.depth).to(x_tr.device)
+        critic = build_critic(x_tr.shape[1], self.critic_kind, self.hidden, self.depth, streams["init"]).to(x_tr.device)
         model = D.wrap(critic)  # DDP under torchrun: gradients averaged over ranks
         optimizer = _optimizer(critic, self.lr)
         rank, size = D.world()
         shard_x, shard_y = D.shard(len(x_fit), rank, size), D.shard(len(y_fit), rank, size)
         per_rank = max(1, self.batch_size // size)
+        generator = streams["batches"]
         best, best_state, stale, history = -math.inf, None, 0, []
         for step in range(self.steps):
             ix = shard_x[torch.randint(len(shard_x), (per_rank,), generator=generator)].to(x_tr.device)
@@ -207,7 +312,8 @@ class KRDualEstimator:
             gain = out[:per_rank].mean() - out[per_rank:].mean()
             loss = -gain
             if critic.kind == "gp" and self.gp_weight > 0:
-                loss = loss + self.gp_weight * gradient_penalty(critic, bx, by, one_sided=self.one_sided)
+                loss = loss + self.gp_weight * gradient_penalty(critic, bx, by, one_sided=self.one_sided,
+                                                                generator=streams["penalty"])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -230,41 +336,43 @@ class KRDualEstimator:
                         break
         critic.load_state_dict(best_state)
         critic.eval()
+        critic.requires_grad_(False)
         return critic, history
+
+    def _folds(self, x: torch.Tensor, y: torch.Tensor, rng: np.random.Generator):
+        fold_x, fold_y = make_folds(x.detach().cpu().numpy(), y.detach().cpu().numpy(), self.n_folds, rng)
+        for name, fold in (("x", fold_x), ("y", fold_y)):
+            smallest = int(np.bincount(fold, minlength=self.n_folds).min())
+            if smallest < MIN_FOLD_SIZE:
+                raise InputError(
+                    f"every fold needs at least {MIN_FOLD_SIZE} held-out points of each sample; got {smallest} of {name} in "
+                    "one fold, because points shared by x and y are held out together. Pass more samples or lower n_folds."
+                )
+        return fold_x, fold_y
 
     # ------------------------------------------------------------------ public
     def fit(self, x, y) -> KRResult:
         """Train ``n_folds`` critics with cross-fitting and return the held-out estimate."""
         start = time.perf_counter()
-        x, y, device = self._prepare(x, y)
-        if min(len(x), len(y)) < 2 * self.n_folds:
-            raise InputError(
-                f"x and y need at least {2 * self.n_folds} samples each for {self.n_folds}-fold cross-fitting; "
-                f"got {len(x)} and {len(y)}. Pass more samples or lower n_folds."
-            )
-        torch.manual_seed(self.seed)
-        generator = torch.Generator().manual_seed(self.seed)
-        fx = torch.randperm(len(x), generator=generator).to(device)
-        fy = torch.randperm(len(y), generator=generator).to(device)
-        # Same folds on every rank; different minibatch streams per rank.
-        generator.manual_seed(self.seed + 7919 * D.world()[0])
-        folds_x, folds_y = fx.tensor_split(self.n_folds), fy.tensor_split(self.n_folds)
+        x, y, device, out_dtype = self._prepare(x, y)
+        self.check_sizes(len(x), len(y))
+        streams = self._streams()
+        fold_x, fold_y = self._folds(x, y, streams["folds_numpy"])  # the same folds on every rank
+        x_data, y_data = x.detach(), y.detach()
         critics, histories, values, variances, train_values, lips = [], [], [], [], [], []
         bar = tqdm(total=self.steps * self.n_folds, desc="KR critic", disable=not self.progress or D.world()[0] != 0, leave=False)
         for k in range(self.n_folds):
-            train_x = torch.cat([folds_x[j] for j in range(self.n_folds) if j != k])
-            train_y = torch.cat([folds_y[j] for j in range(self.n_folds) if j != k])
-            critic, history = self._train_fold(x[train_x], y[train_y], generator, bar)
-            held_x, held_y = x[folds_x[k]], y[folds_y[k]]
-            with torch.no_grad():
-                out_x, out_y = critic(held_x), critic(held_y)
-            values.append(float(out_x.mean() - out_y.mean()))
-            variances.append(float(out_x.var() / len(out_x) + out_y.var() / len(out_y)))
-            train_values.append(_objective(critic, x[train_x], y[train_y]))
-            m = min(len(held_x), len(held_y))
-            t = torch.rand(m, 1, device=device, generator=None)
-            probe = torch.cat([held_x, held_y, t * held_x[:m] + (1 - t) * held_y[:m]])
-            lips.append(float(gradient_norms(critic, probe).max()))
+            rng = streams["folds_numpy"]
+            train_x = torch.as_tensor(rng.permutation(np.flatnonzero(fold_x != k)), device=device)
+            train_y = torch.as_tensor(rng.permutation(np.flatnonzero(fold_y != k)), device=device)
+            held_x = torch.as_tensor(np.flatnonzero(fold_x == k), device=device)
+            held_y = torch.as_tensor(np.flatnonzero(fold_y == k), device=device)
+            critic, history = self._train_fold(x_data[train_x], y_data[train_y], streams, bar)
+            out_x, out_y = critic(x[held_x]), critic(y[held_y])
+            values.append(out_x.mean() - out_y.mean())
+            variances.append(float(out_x.detach().var() / len(out_x) + out_y.detach().var() / len(out_y)))
+            train_values.append(_objective(critic, x_data[train_x], y_data[train_y]))
+            lips.append(self._lipschitz(critic, x_data[held_x], y_data[held_y], streams["penalty"]))
             critics.append(critic)
             histories.append(history)
         bar.close()
@@ -273,25 +381,41 @@ class KRDualEstimator:
         history = np.full((self.n_folds, longest), np.nan)
         for k, h in enumerate(histories):
             history[k, : len(h)] = h
+        value = torch.stack(values).mean()
         return KRResult(
-            value=float(np.mean(values)),
+            value=float(value) if out_dtype is None else value.to(out_dtype),
             standard_error=float(math.sqrt(sum(variances)) / self.n_folds),
             train_value=float(np.mean(train_values)),
             history=history,
             lipschitz_estimate=max(lips),
             critic=critics[0],
             critics=tuple(critics),
-            fold_values=tuple(values),
+            fold_values=tuple(float(v.detach()) for v in values),
             device=str(device),
             seconds=time.perf_counter() - start,
+            fold_x=fold_x,
+            fold_y=fold_y,
         )
 
-    def estimate(self, x, y) -> float:
-        """E_P f - E_Q f on new samples, averaged over the trained critics."""
+    @staticmethod
+    def _lipschitz(critic, held_x, held_y, generator) -> float:
+        """Largest gradient norm on held-out points and random interpolates between them."""
+        m = min(len(held_x), len(held_y))
+        t = torch.rand(m, 1, generator=generator).to(held_x.device)
+        probe = torch.cat([held_x, held_y, t * held_x[:m] + (1 - t) * held_y[:m]])
+        return float(gradient_norms(critic, probe).max())
+
+    def estimate(self, x, y):
+        """E_P f - E_Q f on new samples, averaged over the trained critics.
+
+        A float for NumPy input; for torch input a 0-d tensor of the input's dtype and device,
+        differentiable in x and y (the gradient a WGAN generator follows).
+        """
         if not self.critics_:
             raise SolverError("KRDualEstimator.estimate needs a trained critic: call fit(x, y) first.")
-        x, y, _ = self._prepare(x, y)
-        return float(np.mean([_objective(c.to(x.device), x, y) for c in self.critics_]))
+        x, y, _, out_dtype = self._prepare(x, y)
+        value = torch.stack([c.to(x.device)(x).mean() - c.to(x.device)(y).mean() for c in self.critics_]).mean()
+        return float(value) if out_dtype is None else value.to(out_dtype)
 
 
 def estimate(x, y, **options) -> KRResult:
