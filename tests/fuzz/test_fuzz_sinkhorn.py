@@ -14,7 +14,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import (
+    EPS32,
     EPS64,
+    SINKHORN_TOL,
     FLOAT_KINDS,
     cases,
     check_scalar,
@@ -36,6 +38,23 @@ MARGINAL_TO_COST = 4
 F64_KINDS = (("numpy", "float64"), ("torch", "float64"))
 #: Divergence of a permuted copy, in units of max C - min C (decided bound).
 PERMUTED_LOW, PERMUTED_HIGH = -1e-12, 1e-10
+#: Below this epsilon / max C, float32 iterations cannot reach their tolerance 1e-4: the exponent
+#: (f + g - C) / eps carries a rounding of eps32 max C / eps, so the plan is off by that much
+#: (eps32 / 1e-4 = 1.2e-3, with 8x headroom).  There a ConvergenceError is an honest answer; in
+#: float64 (n <= 20, the decided range) every epsilon must converge.
+FLOAT32_RESOLVABLE = 8 * EPS32 / SINKHORN_TOL["float32"]
+#: POT's own float64 rounding of OT_eps, in ulps of eps log(n m) + max C.
+POT_ULPS = 8
+
+
+def _solve(case, rel, call):
+    """call(), or None where a ConvergenceError is honest (float32 compute below FLOAT32_RESOLVABLE)."""
+    if case.eps_c == EPS64 or rel >= FLOAT32_RESOLVABLE:
+        return call()
+    try:
+        return call()
+    except otdist.ConvergenceError:
+        return None
 
 
 def _epsilon(case, rel: float, p: float, relative: bool):
@@ -61,7 +80,9 @@ def test_sinkhorn_is_sandwiched_between_the_exact_and_the_entropic_bound(case, r
         with pytest.raises(otdist.InputError):
             call()
         return
-    res = call()
+    res = _solve(case, rel, call)
+    if res is None:
+        return
     tc = check_scalar(res.transport_cost, case.container, case.dtype)
     ec = check_scalar(res.entropic_cost, case.container, case.dtype)
     value = check_scalar(res.value, case.container, case.dtype)
@@ -85,8 +106,10 @@ def test_sinkhorn_agrees_with_converged_pot(case, rel, p):
     linear, entropic = pot_entropic(case.x64, case.y64, case.a64, case.b64, p, eps)
     tc = check_scalar(res.transport_cost, case.container, case.dtype)
     ec = check_scalar(res.entropic_cost, case.container, case.dtype)
-    # OT_eps carries eps KL, up to eps log(n m) in size, whose rounding counts too.
-    slack = _slack(case, p, c_max, linear, entropic) + 2 * case.eps_c * eps * np.log(len(case.a64) * len(case.b64) + 1)
+    # OT_eps carries eps KL, up to eps log(n m) in size, whose rounding counts too (ours and POT's).
+    log_nm = np.log(len(case.a64) * len(case.b64)) + 1
+    slack = (_slack(case, p, c_max, linear, entropic) + 2 * case.eps_c * eps * log_nm
+             + POT_ULPS * EPS64 * (eps * log_nm + c_max))
     assert abs(tc - linear) <= slack, (tc, linear)
     assert abs(ec - entropic) <= slack, (ec, entropic)
 
@@ -125,7 +148,9 @@ def test_divergence_agrees_with_three_converged_pot_problems(case, rel, p):
     yy = pot_entropic(case.y64, case.y64, case.b64, case.b64, p, eps)[1]
     oracle = xy - 0.5 * (xx + yy)
     c_all = max(c_max, float(euclidean_cost(case.x64, case.x64, p).max()), float(euclidean_cost(case.y64, case.y64, p).max()))
-    slack = 2 * _slack(case, p, c_all, xy, xx, yy) + 6 * case.eps_c * eps * np.log(max(len(case.a64), len(case.b64)) ** 2 + 1)
+    log_nm = 2 * np.log(max(len(case.a64), len(case.b64))) + 1
+    slack = (2 * _slack(case, p, c_all, xy, xx, yy) + 6 * case.eps_c * eps * log_nm
+             + 3 * POT_ULPS * EPS64 * (eps * log_nm + c_all))
     assert abs(value - oracle) <= slack, (value, oracle)
     # Laplace (p = 1) and Gaussian (p = 2) kernels are positive definite: S_eps >= 0.
     assert value >= -slack
@@ -133,16 +158,26 @@ def test_divergence_agrees_with_three_converged_pot_problems(case, rel, p):
 
 @settings(max_examples=examples(0.6))
 @given(case=cases(kinds=FLOAT_KINDS), rel=POT_CONVERGES, p=ORDERS)
-def test_wasserstein_method_sinkhorn_and_distance_use_the_same_solver(case, rel, p):
-    epsilon, _, _, invalid = _epsilon(case, rel, p, False)
+def test_wasserstein_method_sinkhorn_is_the_sinkhorn_value(case, rel, p):
+    epsilon, _, c_max, invalid = _epsilon(case, rel, p, False)
     if invalid:
         return
     direct = otdist.sinkhorn(case.x, case.y, case.a, case.b, epsilon=epsilon, p=p)
     through_api = otdist.wasserstein(case.x, case.y, case.a, case.b, p=p, method="sinkhorn", epsilon=epsilon)
     v1 = check_scalar(direct.value, case.container, case.dtype)
     v2 = check_scalar(through_api, case.container, case.dtype)
-    assert abs(v1 - v2) <= 4 * case.eps_out * abs(v1) + case.tiny_out
+    # Both solve the same problem to the same tolerance (possibly in different precisions).
+    assert abs(v1 ** p - v2 ** p) <= 2 * _slack(case, p, c_max, v1 ** p)
+
+
+@settings(max_examples=examples(0.6))
+@given(case=cases(kinds=FLOAT_KINDS), rel=POT_CONVERGES, p=ORDERS)
+def test_distance_passes_weights_and_options_to_the_sinkhorn_divergence(case, rel, p):
+    epsilon, _, c_max, invalid = _epsilon(case, rel, p, False)
+    if invalid:
+        return
     div = otdist.sinkhorn_divergence(case.x, case.y, case.a, case.b, epsilon=epsilon, p=p)
+    # distance(x, y, metric=..., **options): the divergence's weights are its options a= and b=.
     via_distance = otdist.distance(case.x, case.y, metric="sinkhorn", a=case.a, b=case.b, epsilon=epsilon, p=p)
     d1 = check_scalar(div, case.container, case.dtype)
     d2 = check_scalar(via_distance, case.container, case.dtype)
