@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import otdist
+from otdist.divergences.estimators import EstimateWarning
 
 
 def gaussian_kl(mu1, cov1, mu2, cov2):
@@ -52,3 +53,49 @@ def test_duplicates_give_a_clear_error_not_inf():
     with pytest.raises(ValueError, match="exact duplicates .* add tiny noise"):
         otdist.kl(x, x + 0.5, method="knn")
     assert np.isfinite(otdist.kl(x, x + 0.5, method="knn", k=9))
+
+
+JS_UNIT_SHIFT = 0.1114214822  # JS(N(0, 1), N(1, 1)) by numerical integration of the closed-form densities
+
+
+@pytest.mark.parametrize("name", ["kl", "js"])
+@pytest.mark.parametrize("shared", ["identical", "permuted", "partial"])
+def test_points_shared_by_both_samples_are_a_clear_error(name, shared):
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(400, 2))
+    y = {"identical": x, "permuted": x[rng.permutation(400)],
+         "partial": np.vstack([x[:40], rng.normal(size=(360, 2))])}[shared]
+    with pytest.raises(otdist.InputError, match="also appear in y.*jitter"):
+        getattr(otdist, name)(x, y, method="knn")
+
+
+def test_js_of_unequal_sizes_against_the_closed_form():
+    # Five seeds; the tolerance is 3 standard errors of their mean (split standard errors).
+    values, errors = [], []
+    for seed in range(5):
+        rng = np.random.default_rng(seed)
+        res = otdist.estimate(rng.normal(size=(4000, 1)), rng.normal(1.0, 1.0, size=(7000, 1)), "js", "knn", seed=seed)
+        values.append(res.value)
+        errors.append(res.standard_error)
+    assert abs(np.mean(values) - JS_UNIT_SHIFT) <= 3 * np.sqrt(np.mean(np.square(errors)) / len(errors))
+
+
+def test_js_of_unequal_sizes_is_seeded_and_symmetric_in_its_construction():
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(300, 2)), rng.normal(size=(700, 2)) + 0.5
+    assert otdist.js(x, y, method="knn", seed=2) == otdist.js(x, y, method="knn", seed=2)
+    with pytest.raises(otdist.InputError, match="smallest part"):
+        otdist.js(x[:7], y[:8], method="knn", k=5)
+
+
+def test_a_grid_against_uniform_draws_is_not_clipped_and_warns():
+    # A regular grid is not an i.i.d. sample: its k-th neighbour distances are larger than an i.i.d.
+    # sample's, so the estimates fall far below zero (about d log(1.197 / sqrt(2)) = -0.33 for KL
+    # in 2-D with k = 5). Nothing may clip them, and estimate() flags them.
+    grid = (np.stack(np.meshgrid(np.arange(40), np.arange(40)), -1).reshape(-1, 2) + 0.5) / 40
+    uniform = np.random.default_rng(0).random((1600, 2))
+    for divergence in ("kl", "js"):
+        with pytest.warns(EstimateWarning, match="standard errors"):
+            res = otdist.estimate(grid, uniform, divergence, "knn")
+        assert res.value < -2 * res.standard_error
+        assert otdist.kl(grid, uniform, method="knn") < 0 and otdist.js(grid, uniform, method="knn") < 0
