@@ -14,7 +14,8 @@ before mkdocstrings parses it:
 * ``<`` in prose is escaped, so ``<P, C>`` reads as text rather than as an HTML tag.
 * A parameter line naming several parameters (``metric, minkowski_p, **options``) is split into
   one entry per name, so each row of the parameter table gets its own type and default from the
-  signature (griffe would give every name the first one's).
+  signature (griffe would give every name the first one's); a prose paragraph left among the
+  entries is moved in front of the section instead of becoming bogus parameter rows.
 
 It is loaded by ``mkdocs.yml`` only; the library never imports it.
 """
@@ -34,6 +35,7 @@ _FENCE = re.compile(r"^\s*(```|~~~)")
 _DOCTEST = re.compile(r"^\s*>>>")
 _SECTION_UNDERLINE = re.compile(r"^\s*-{3,}\s*$")
 _SPLIT_SECTIONS = {"parameters", "other parameters", "attributes", "keyword arguments", "other arguments"}
+_ENTRY_LINE = re.compile(r"^\*{0,2}\w+(?:\s*,\s*\*{0,2}\w+)*(?:\s*:.*)?$")
 _NAMES_LINE = re.compile(r"^(?P<names>\*{0,2}\w+(?:\s*,\s*\*{0,2}\w+)+)(?P<type>\s*:.*)?$")
 _INLINE = re.compile(
     r"(?P<role>:(?:py:)?(?P<kind>[a-z]+):`(?P<body>[^`]+)`)"
@@ -80,7 +82,7 @@ class RstToMarkdown(griffe.Extension):
 
     def convert(self, text: str, obj: griffe.Object | None = None) -> str:
         """Return ``text`` with its reST constructs written as Markdown."""
-        lines = _split_multi_name_entries(text.splitlines())
+        lines = _normalise_parameter_sections(text.splitlines())
         out: list[str] = []
         i = 0
         in_fence = False
@@ -221,10 +223,17 @@ def _escape_prose(text: str) -> str:
     return "".join(pieces)
 
 
-def _split_multi_name_entries(lines: list[str]) -> list[str]:
-    """Write ``a, b : T`` entries of parameter-like sections as one entry per name."""
+def _normalise_parameter_sections(lines: list[str]) -> list[str]:
+    """One entry per name in parameter-like sections, and their prose moved out of the table.
+
+    ``a, b : T`` becomes an entry for ``a`` and one for ``b`` (same type and description).  A paragraph
+    at the entries' indentation that is not an entry header (``Every argument is checked first.``)
+    is prose the author put after the entries; griffe would read each of its lines as a parameter,
+    so it is moved in front of the section header, where it renders as text.
+    """
     out: list[str] = []
     section = None
+    header_at = 0
     base_indent = 0
     i = 0
     while i < len(lines):
@@ -232,11 +241,22 @@ def _split_multi_name_entries(lines: list[str]) -> list[str]:
         if i + 1 < len(lines) and line.strip() and _SECTION_UNDERLINE.match(lines[i + 1]):
             section = line.strip().lower()
             base_indent = _indent_of(line)
+            header_at = len(out)
             out += [line, lines[i + 1]]
             i += 2
             continue
-        entry = _NAMES_LINE.match(line.strip())
-        if section in _SPLIT_SECTIONS and entry and _indent_of(line) == base_indent:
+        in_entries = section in _SPLIT_SECTIONS and line.strip() and _indent_of(line) == base_indent
+        if in_entries and not _ENTRY_LINE.match(line.strip()):
+            end = i
+            while end < len(lines) and lines[end].strip():
+                end += 1
+            moved = [*lines[i:end], ""]
+            out[header_at:header_at] = moved
+            header_at += len(moved)
+            i = end
+            continue
+        entry = _NAMES_LINE.match(line.strip()) if in_entries else None
+        if entry:
             end = _block_end(lines, i, base_indent)
             description = lines[i + 1 : end]
             for name in re.split(r"\s*,\s*", entry["names"]):

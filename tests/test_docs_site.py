@@ -282,6 +282,9 @@ def test_extension_rewrites_rest_constructs() -> None:
             "metric",
             "    A metric.",
             "",
+            "Every argument is checked",
+            "before any work.",
+            "",
             "Examples",
             "--------",
             ">>> 1 < 2",
@@ -302,3 +305,5 @@ def test_extension_rewrites_rest_constructs() -> None:
     assert lines.count("    Sizes ``n < m``.") == 2
     assert "x : int" in lines and "y : int" in lines and "metric" in lines
     assert ">>> 1 < 2" in lines
+    assert lines.index("Every argument is checked") < lines.index("Parameters")
+    assert lines.index("before any work.") == lines.index("Every argument is checked") + 1
