@@ -37,7 +37,6 @@ gradient of the Sinkhorn fixed point (:func:`otdist.solvers.online.linear_cost`)
 
 from __future__ import annotations
 
-import math
 import warnings
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -192,69 +191,22 @@ def _guard(opts: _Options, inputs: _Inputs, shapes, method: str) -> None:
         V.check_size(inputs.x.shape[0] * n, m, opts.max_size, method, alternatives)
 
 
-@dataclass(frozen=True)
-class _Geometry:
-    """The cost of one (batched) problem: a dense (B, n, m) matrix, or rebuilt by blocks of rows."""
+def _geometry(inputs: _Inputs, opts: _Options, metric, minkowski_p):
+    """The dense cost (torch backend), or its rows rebuilt on demand (geomloss backend)."""
+    from .solvers.online import Geometry
 
-    inputs: _Inputs
-    p: float
-    metric: Any
-    minkowski_p: float | None
-    dense: Any = None
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return self.inputs.x.shape[1], self.inputs.y.shape[1]
-
-    @property
-    def leaves(self) -> tuple:
-        """The tensors the cost is computed from: the dense cost, or the points."""
-        return (self.dense,) if self.dense is not None else (self.inputs.x, self.inputs.y)
-
-    def leaf_rows(self, i0: int, i1: int, *leaves):
-        if self.dense is not None:
-            return leaves[0][:, i0:i1]
-        return ground_cost(leaves[0][:, i0:i1], leaves[1], self.p, self.metric, minkowski_p=self.minkowski_p)
-
-    def rows(self, i0: int, i1: int):
-        return self.leaf_rows(i0, i1, *self.leaves)
-
-    def full(self):
-        return self.rows(0, self.shape[0])
-
-    def spread(self) -> float:
-        """max C - min C, without building C when it is not stored."""
-        import torch
-
-        from .solvers.online import row_blocks
-
-        with torch.no_grad():
-            blocks = [self.dense] if self.dense is not None else (self.rows(i0, i1) for i0, i1 in row_blocks(*self.shape))
-            lows, highs = zip(*((float(c.min()), float(c.max())) for c in blocks))
-        if not math.isfinite(max(highs)):
-            raise InputError(
-                f"the cost d(x, y) ** {self.p:g} must be finite; its largest entry overflows to {max(highs)}. "
-                "Rescale the points (the plan of a rescaled problem is the same with epsilon rescaled alike)."
-            )
-        return max(highs) - min(lows)
+    cost = None if opts.backend == "geomloss" else ground_cost(inputs.x, inputs.y, opts.p, metric, minkowski_p=minkowski_p)
+    return Geometry(inputs, partial(ground_cost, p=opts.p, metric=metric, minkowski_p=minkowski_p), cost)
 
 
-def _geometry(inputs: _Inputs, opts: _Options, metric, minkowski_p, cost=None) -> _Geometry:
-    if opts.backend == "geomloss":
-        return _Geometry(inputs, opts.p, metric, minkowski_p)
-    if cost is None:
-        cost = ground_cost(inputs.x, inputs.y, opts.p, metric, minkowski_p=minkowski_p)
-    return _Geometry(inputs, opts.p, metric, minkowski_p, cost)
-
-
-def _absolute_epsilon(opts: _Options, geometry: _Geometry) -> float:
+def _absolute_epsilon(opts: _Options, geometry) -> float:
     if not opts.relative:
         return opts.epsilon
     spread = geometry.spread()
     return opts.epsilon * spread if spread > 0 else opts.epsilon
 
 
-def _potentials(geometry: _Geometry, opts: _Options, eps: float, symmetric: bool = False):
+def _potentials(geometry, opts: _Options, eps: float, symmetric: bool = False):
     """Potentials of one problem, with the backend of ``opts``; ``opts.on_unconverged`` applied."""
     import torch
 
@@ -286,45 +238,9 @@ def _unconverged(opts: _Options, what: str, where: str, residual_tol: float | No
     warnings.warn(message, ConvergenceWarning, stacklevel=4)
 
 
-def _entropic_cost(pot, geometry: _Geometry):
-    from .solvers import online
-    from .solvers import sinkhorn as core
-
-    a, b = geometry.inputs.a, geometry.inputs.b
-    if geometry.dense is not None:
-        return core.entropic_cost(pot, geometry.dense, a, b)
-    f = online.semi_dual_f(geometry.rows, *geometry.shape, core.safe_log(b), pot.g.detach(), pot.epsilon, _tracks_grad(geometry))
-    return (a * f).sum(dim=1) + (b * pot.g.detach()).sum(dim=1)
-
-
-def _transport_cost(pot, geometry: _Geometry, opts: _Options):
-    """<P_eps, C>; with autograd on, its exact gradient (implicit differentiation, not the envelope theorem)."""
-    from .solvers import online
-    from .solvers import sinkhorn as core
-
-    a, b = geometry.inputs.a, geometry.inputs.b
-    if _tracks_grad(geometry):
-        problem = online.LinearCostProblem(
-            geometry.leaf_rows, *geometry.shape, pot.f.detach(), pot.g.detach(), pot.epsilon,
-            cache=geometry.dense is not None, on_inexact=partial(_inexact_gradient, opts, pot.epsilon))
-        return online.linear_cost(problem, a, b, *geometry.leaves)
-    if geometry.dense is not None:
-        return core.transport_cost(pot, geometry.dense, a, b)
-    return online.plan_statistics(geometry.rows, *geometry.shape, core.safe_log(a), core.safe_log(b), pot.f, pot.g,
-                                  pot.epsilon, False)[0]
-
-
 def _inexact_gradient(opts: _Options, eps: float, residual: float, tol: float) -> None:
     _unconverged(opts, f"the gradient of transport_cost (conjugate gradients on its adjoint system) stopped at "
                  f"relative residual {residual:.3g}", f"epsilon={eps:.3g}", residual_tol=tol)
-
-
-def _tracks_grad(geometry: _Geometry) -> bool:
-    import torch
-
-    inputs = geometry.inputs
-    tensors = (inputs.a, inputs.b, *geometry.leaves)
-    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
 
 
 def _out(t, inputs: _Inputs):
@@ -419,14 +335,16 @@ def sinkhorn(
     >>> round(res.value, 6)
     3.0
     """
+    from .solvers import online
+
     opts = _options(p, epsilon, relative, metric, scaling, tol, max_iter, max_size, backend, on_unconverged)
     inputs = _inputs(x, y, a, b)
     opts = opts.for_precision(inputs)
     _guard(opts, inputs, [(inputs.x.shape[1], inputs.y.shape[1])], "sinkhorn")
     geometry = _geometry(inputs, opts, metric, minkowski_p)
     pot = _potentials(geometry, opts, _absolute_epsilon(opts, geometry))
-    transport_cost = _transport_cost(pot, geometry, opts)
-    entropic = _entropic_cost(pot, geometry)
+    transport_cost = online.transport_cost(pot, geometry, partial(_inexact_gradient, opts, pot.epsilon))
+    entropic = online.entropic_cost(pot, geometry)
     value = transport_cost if opts.p == 1 else transport_cost.clamp_min(0) ** (1.0 / opts.p)
     return SinkhornResult(
         value=_out(value, inputs),
@@ -484,6 +402,8 @@ def sinkhorn_divergence(
     >>> abs(otdist.sinkhorn_divergence(x, x[::-1], epsilon=0.1)) < 1e-10
     True
     """
+    from .solvers import online
+
     opts = _options(p, epsilon, relative, metric, scaling, tol, max_iter, max_size, backend, on_unconverged)
     inputs = _inputs(x, y, a, b)
     opts = opts.for_precision(inputs)
@@ -496,7 +416,7 @@ def sinkhorn_divergence(
     terms = []
     for geom, symmetric in ((geometry, False), (_geometry(self_x, opts, metric, minkowski_p), True),
                             (_geometry(self_y, opts, metric, minkowski_p), True)):
-        terms.append(_entropic_cost(_potentials(geom, opts, eps, symmetric), geom))
+        terms.append(online.entropic_cost(_potentials(geom, opts, eps, symmetric), geom))
     return _out(terms[0] - 0.5 * (terms[1] + terms[2]), inputs)
 
 

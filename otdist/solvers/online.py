@@ -14,18 +14,93 @@ solve of the adjoint system in the backward pass, see :meth:`LinearCostProblem.a
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 from torch.autograd.function import once_differentiable
 
+from ..exceptions import InputError
 from .sinkhorn import exponent, safe_log
 
 #: Entries of C materialised at once (4M float64 = 32 MB).
 BLOCK_ELEMENTS = 1 << 22
 
 CostRows = Callable[[int, int], object]  # (i0, i1) -> C[:, i0:i1, :] of shape (B, i1 - i0, m)
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """The cost of one batched problem: a dense (B, n, m) matrix, or rebuilt by blocks of rows.
+
+    ``inputs`` holds the points ``x`` (B, n, d), ``y`` (B, m, d) and weights ``a``, ``b``;
+    ``cost_of(x, y)`` computes the cost between two batches of points.
+    """
+
+    inputs: Any
+    cost_of: Callable
+    dense: Any = None
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.inputs.x.shape[1], self.inputs.y.shape[1]
+
+    @property
+    def leaves(self) -> tuple:
+        """The tensors the cost is computed from: the dense cost, or the points."""
+        return (self.dense,) if self.dense is not None else (self.inputs.x, self.inputs.y)
+
+    def leaf_rows(self, i0: int, i1: int, *leaves):
+        return leaves[0][:, i0:i1] if self.dense is not None else self.cost_of(leaves[0][:, i0:i1], leaves[1])
+
+    def rows(self, i0: int, i1: int):
+        return self.leaf_rows(i0, i1, *self.leaves)
+
+    def full(self):
+        return self.rows(0, self.shape[0])
+
+    def spread(self) -> float:
+        """max C - min C, without building C when it is not stored."""
+        with torch.no_grad():
+            blocks = [self.dense] if self.dense is not None else (self.rows(i0, i1) for i0, i1 in row_blocks(*self.shape))
+            lows, highs = zip(*((float(c.min()), float(c.max())) for c in blocks))
+        if not math.isfinite(max(highs)):
+            raise InputError(
+                f"the cost between the points must be finite; its largest entry overflows to {max(highs)}. "
+                "Rescale the points (the plan of a rescaled problem is the same with epsilon rescaled alike)."
+            )
+        return max(highs) - min(lows)
+
+    def tracks_grad(self) -> bool:
+        inputs = self.inputs
+        return torch.is_grad_enabled() and any(t.requires_grad for t in (inputs.a, inputs.b, *self.leaves))
+
+
+def entropic_cost(pot, geometry: Geometry):
+    """OT_eps through the semi-dual at fixed g: exact value, envelope-theorem gradients."""
+    from . import sinkhorn as core
+
+    a, b = geometry.inputs.a, geometry.inputs.b
+    if geometry.dense is not None:
+        return core.entropic_cost(pot, geometry.dense, a, b)
+    g = pot.g.detach()
+    f = semi_dual_f(geometry.rows, *geometry.shape, safe_log(b), g, pot.epsilon, geometry.tracks_grad())
+    return (a * f).sum(dim=1) + (b * g).sum(dim=1)
+
+
+def transport_cost(pot, geometry: Geometry, on_inexact: Callable):
+    """<P_eps, C>; with autograd on, its exact gradient (:func:`linear_cost`), ``on_inexact`` as there."""
+    from . import sinkhorn as core
+
+    a, b = geometry.inputs.a, geometry.inputs.b
+    if geometry.tracks_grad():
+        problem = LinearCostProblem(geometry.leaf_rows, *geometry.shape, pot.f.detach(), pot.g.detach(), pot.epsilon,
+                                    cache=geometry.dense is not None, on_inexact=on_inexact)
+        return linear_cost(problem, a, b, *geometry.leaves)
+    if geometry.dense is not None:
+        return core.transport_cost(pot, geometry.dense, a, b)
+    return plan_statistics(geometry.rows, *geometry.shape, safe_log(a), safe_log(b), pot.f, pot.g, pot.epsilon, False)[0]
 
 
 def row_blocks(n: int, m: int) -> list[tuple[int, int]]:
