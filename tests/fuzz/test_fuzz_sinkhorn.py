@@ -58,12 +58,18 @@ def _solve(case, rel, call):
 
 
 def _epsilon(case, rel: float, p: float, relative: bool):
-    """(epsilon passed, absolute epsilon, max C, whether an InputError is due)."""
-    c_max = float(euclidean_cost(case.x64, case.y64, p).max())
+    """(epsilon passed, the absolute epsilons the cost scale allows, max C, whether an InputError is due).
+
+    A relative epsilon is a fraction of the cost scale, max C or max C - min C: either is accepted,
+    and a zero scale must be refused with an InputError.
+    """
+    cost = euclidean_cost(case.x64, case.y64, p)
+    c_max = float(cost.max())
     if relative:
-        return rel, rel * c_max, c_max, c_max == 0 or not case.valid
+        scales = {c_max, c_max - float(cost.min())}
+        return rel, {rel * s for s in scales}, c_max, 0 in scales or not case.valid
     absolute = rel * c_max if c_max > 0 else rel
-    return absolute, absolute, c_max, not case.valid
+    return absolute, {absolute}, c_max, not case.valid
 
 
 def _slack(case, p, c_max, *values):
@@ -74,15 +80,21 @@ def _slack(case, p, c_max, *values):
 @settings(max_examples=examples(2))
 @given(case=cases(), rel=TINY_TO_HUGE, p=ORDERS, relative=st.booleans())
 def test_sinkhorn_is_sandwiched_between_the_exact_and_the_entropic_bound(case, rel, p, relative):
-    epsilon, eps, c_max, invalid = _epsilon(case, rel, p, relative)
+    epsilon, allowed, c_max, invalid = _epsilon(case, rel, p, relative)
     call = lambda: otdist.sinkhorn(case.x, case.y, case.a, case.b, epsilon=epsilon, p=p, relative=relative)  # noqa: E731
-    if invalid:
+    if invalid and not (relative and case.valid and c_max > 0):
         with pytest.raises(otdist.InputError):
             call()
         return
-    res = _solve(case, rel, call)
+    try:
+        res = _solve(case, rel, call)
+    except otdist.InputError:
+        assert invalid, "a valid problem was refused"
+        return
     if res is None:
         return
+    eps = res.epsilon
+    assert any(abs(eps - e) <= 1e-12 * e for e in allowed), (eps, allowed)
     tc = check_scalar(res.transport_cost, case.container, case.dtype)
     ec = check_scalar(res.entropic_cost, case.container, case.dtype)
     value = check_scalar(res.value, case.container, case.dtype)
@@ -99,7 +111,7 @@ def test_sinkhorn_is_sandwiched_between_the_exact_and_the_entropic_bound(case, r
 @settings(max_examples=examples())
 @given(case=cases(kinds=FLOAT_KINDS), rel=POT_CONVERGES, p=ORDERS)
 def test_sinkhorn_agrees_with_converged_pot(case, rel, p):
-    epsilon, eps, c_max, invalid = _epsilon(case, rel, p, False)
+    epsilon, (eps,), c_max, invalid = _epsilon(case, rel, p, False)
     if invalid:
         return
     res = otdist.sinkhorn(case.x, case.y, case.a, case.b, epsilon=epsilon, p=p)
@@ -136,7 +148,7 @@ def test_divergence_of_a_permuted_copy_is_zero(case, rel, p, data):
 @settings(max_examples=examples())
 @given(case=cases(kinds=FLOAT_KINDS), rel=POT_CONVERGES, p=ORDERS)
 def test_divergence_agrees_with_three_converged_pot_problems(case, rel, p):
-    epsilon, eps, c_max, invalid = _epsilon(case, rel, p, False)
+    epsilon, (eps,), c_max, invalid = _epsilon(case, rel, p, False)
     if invalid:
         return
     value = check_scalar(otdist.sinkhorn_divergence(case.x, case.y, case.a, case.b, epsilon=epsilon, p=p),
