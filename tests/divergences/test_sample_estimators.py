@@ -150,7 +150,7 @@ def test_uniform_against_a_wider_uniform(method, kwargs, tol):
     assert otdist.js(x, y, method=method, **kwargs) == pytest.approx(js_true, abs=tol)
 
 
-@pytest.mark.parametrize("model", ["logistic", "mlp"])
+@pytest.mark.parametrize("model", ["logistic", pytest.param("mlp", marks=pytest.mark.slow)])
 def test_estimate_seed_reaches_the_classifier(model):
     # Each seed gives the classifier its own split and initialisation; the same seed repeats exactly,
     # and every seed lands on KL(N(0, I) || N(m, I)) = |m|^2 / 2 within 4 held-out standard errors.
