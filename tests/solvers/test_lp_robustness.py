@@ -276,11 +276,18 @@ def test_network_simplex_at_its_cap_warns_once_and_stays_honest():
     assert res.transport_cost - res.duality_gap <= optimum + rounding(cost)
 
 
+def _arcs(problem):
+    """Arcs in a HiGHS call of the primal ([A | I | -I] x = masses) or of the dual (A^T y <= C)."""
+    if "A_eq" in problem:
+        return problem["A_eq"].shape[1] - 2 * problem["A_eq"].shape[0]
+    return problem["A_ub"].shape[0]
+
+
 def _failing_linprog(fail):
     real = scipy.optimize.linprog
 
     def linprog(c, *args, method, options, **kwargs):
-        if fail(method, options.get("presolve", True)):
+        if fail(method, options.get("presolve", True), _arcs(kwargs)):
             return scipy.optimize.OptimizeResult(status=2, message="The problem is infeasible (planted).")
         return real(c, *args, method=method, options=options, **kwargs)
 
@@ -293,12 +300,29 @@ def test_highs_falls_back_to_presolve_off(monkeypatch, method):
     a, b = rng.random(12), rng.random(9)
     a, b = a / a.sum(), b / b.sum()
     cost = cdist(rng.normal(size=(12, 2)), rng.normal(size=(9, 2)))
-    monkeypatch.setattr(scipy.optimize, "linprog", _failing_linprog(lambda algorithm, presolve: presolve))
+    monkeypatch.setattr(scipy.optimize, "linprog", _failing_linprog(lambda algorithm, presolve, arcs: presolve))
     assert_optimal(solve(a, b, cost, method), a, b, cost, pot_value(a, b, cost))
 
 
 @pytest.mark.parametrize("method", ["primal", "dual"])
+def test_highs_failing_on_restricted_problems_falls_back_to_the_full_problem(monkeypatch, method):
+    rng = np.random.default_rng(6)
+    a, b = rng.random(20), rng.random(16)
+    a, b = a / a.sum(), b / b.sum()
+    cost = cdist(rng.normal(size=(20, 2)), rng.normal(size=(16, 2)))
+    calls = []
+
+    def restricted(algorithm, presolve, arcs):
+        calls.append(arcs)
+        return arcs < 20 * 16
+
+    monkeypatch.setattr(scipy.optimize, "linprog", _failing_linprog(restricted))
+    assert_optimal(solve(a, b, cost, method), a, b, cost, pot_value(a, b, cost))
+    assert min(calls) < 20 * 16 == max(calls)
+
+
+@pytest.mark.parametrize("method", ["primal", "dual"])
 def test_highs_failing_everywhere_raises_solver_error(monkeypatch, method):
-    monkeypatch.setattr(scipy.optimize, "linprog", _failing_linprog(lambda algorithm, presolve: True))
+    monkeypatch.setattr(scipy.optimize, "linprog", _failing_linprog(lambda algorithm, presolve, arcs: True))
     with pytest.raises(otdist.SolverError, match="highs-ds with presolve off: The problem is infeasible"):
         solve(np.full(4, 0.25), np.full(3, 1 / 3), np.arange(12.0).reshape(4, 3), method)
