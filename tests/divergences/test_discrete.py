@@ -100,3 +100,38 @@ def test_samples_are_refused_with_a_pointer_to_estimators():
         otdist.kl(np.random.default_rng(0).normal(size=(10, 2)), np.ones((10, 2)))
     with pytest.raises(ValueError, match="raw samples"):
         otdist.js([-0.3, 1.2, 0.4], [0.1, 0.2, 0.3])
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_half_precision_histograms_are_computed_in_float32(dtype, seed):
+    # Counts summing past float16's largest value (65504) must not overflow; the result comes back in
+    # the input dtype, equal to scipy on the same (rounded) inputs up to one rounding of the output.
+    rng = np.random.default_rng(seed)
+    p = torch.tensor(rng.integers(0, 100, 2000).astype(float)).to(dtype)
+    q = torch.tensor(rng.integers(1, 100, 2000).astype(float)).to(dtype)
+    p64, q64 = p.double().numpy(), q.double().numpy()
+    eps = torch.finfo(dtype).eps
+    kl, js, distance = otdist.kl(p, q), otdist.js(p, q, base=2), otdist.js_distance(p, q, base=2)
+    assert kl.dtype == js.dtype == distance.dtype == dtype
+    assert float(kl) == pytest.approx(scipy.stats.entropy(p64, q64), rel=eps)
+    assert float(js) == pytest.approx(jensenshannon(p64, q64, base=2) ** 2, rel=eps)
+    assert float(distance) == pytest.approx(jensenshannon(p64, q64, base=2), rel=eps)
+
+
+@pytest.mark.parametrize("make", [lambda a: np.asarray(a, dtype=np.int64), lambda a: torch.tensor(a, dtype=torch.int64),
+                                  lambda a: np.asarray(a, dtype=np.float32), lambda a: torch.tensor(a, dtype=torch.float32)])
+def test_integer_and_float32_histograms(make):
+    p, q = [3, 0, 5, 2], [1, 4, 4, 1]
+    value, distance = otdist.kl(make(p), make(q)), otdist.js_distance(make(p), make(q))
+    if isinstance(value, torch.Tensor):
+        assert value.dtype == distance.dtype == torch.float32  # int64 -> torch's default float dtype
+    else:
+        assert type(value) is float and type(distance) is float
+    assert float(value) == pytest.approx(scipy.stats.entropy(p, q), rel=1e-6)
+    assert float(distance) == pytest.approx(jensenshannon(p, q), rel=1e-6)
+
+
+def test_base_is_checked_before_anything_is_computed():
+    with pytest.raises(otdist.InputError, match="base must be"):
+        otdist.kl(np.random.default_rng(0).normal(size=(20, 1)), np.ones((20, 1)), method="knn", base=1)
