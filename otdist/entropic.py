@@ -1,38 +1,27 @@
 r"""Entropic optimal transport: ``sinkhorn``, ``sinkhorn_divergence`` and ``method="sinkhorn"``.
 
-Conventions, for the cost ``C_ij = d(x_i, y_j) ** p`` (no factor 1/p) and the absolute
-regularisation ``eps`` in the units of C:
+Conventions, for the cost ``C_ij = d(x_i, y_j) ** p`` and ``eps`` absolute, in the units of C:
 
-==========================  =========================================  ===============================================
-otdist                      definition                                 POT / GeomLoss
-==========================  =========================================  ===============================================
-``transport_cost``          ``<P_eps, C>``                             ``ot.sinkhorn2(a, b, C, eps)``
-                                                                       = ``ot.solve(C, a, b, reg=eps).value_linear``
-``entropic_cost``           ``OT_eps = <P_eps, C> + eps KL(P_eps|ab)``  ``ot.solve(C, a, b, reg=eps).value``
-``value``                   ``transport_cost ** (1/p)``                --
-``sinkhorn_divergence``     ``OT_eps(a, b) - (OT_eps(a, a)             ``p * SamplesLoss("sinkhorn", p=p, blur=b)``
-                            + OT_eps(b, b)) / 2``                      with ``eps = p * blur ** p`` (p = 1, 2)
-==========================  =========================================  ===============================================
+* ``transport_cost`` = ``<P_eps, C>`` = POT's ``ot.sinkhorn2`` = ``ot.solve(C, a, b, reg=eps).value_linear``;
+  ``value`` = ``transport_cost ** (1/p)``;
+* ``entropic_cost`` = ``OT_eps = <P_eps, C> + eps KL(P_eps || a (x) b)`` = ``ot.solve(C, a, b, reg=eps).value``;
+* ``sinkhorn_divergence`` = ``OT_eps(a, b) - (OT_eps(a, a) + OT_eps(b, b)) / 2``: no POT counterpart
+  (``ot.bregman.empirical_sinkhorn_divergence`` debiases ``<P_eps, C>`` and clips at 0);
+* GeomLoss's cost is ``|x - y|^p / p`` (half ours at p = 2) and its epsilon ``blur ** p``: our
+  ``eps = p * blur ** p``, and our values are p times GeomLoss's (p = 1, 2).
 
-POT has no counterpart of ``sinkhorn_divergence``: ``ot.bregman.empirical_sinkhorn_divergence``
-debiases ``<P_eps, C>`` instead of ``OT_eps`` and clips the result at 0.  GeomLoss's cost is
-``|x - y|^p / p`` (half the cost at p = 2), hence its ``blur`` is ``(eps / p) ** (1/p)`` and its
-values are ``1/p`` times ours.
+``relative=True`` (and the default epsilon, 1%) makes ``epsilon`` a fraction of the cost spread
+``max C - min C``, which, like the entropic plan, does not change when a constant is added to C.
+When every cost is equal the plan is ``a (x) b`` whatever epsilon, and the fraction is used as is.
 
-``relative=True`` (and the default epsilon, 1%) takes ``epsilon`` as a fraction of the spread of the
-cost, ``max C - min C``: the entropic plan is unchanged when a constant is added to C, and so is the
-relative epsilon.  When every cost is equal the plan is ``a (x) b`` whatever epsilon; the fraction is
-then used as an absolute epsilon.
+Reaching ``max_iter`` before the L1 marginal error of the returned plan is below ``tol`` raises
+:class:`otdist.ConvergenceError` (``on_unconverged="raise"``, the default) or returns the result with
+a :class:`otdist.ConvergenceWarning` (``on_unconverged="warn"``).
 
-Convergence: the solver stops when the L1 marginal error of the returned plan is below ``tol``.
-Reaching ``max_iter`` first raises :class:`otdist.ConvergenceError` (the default,
-``on_unconverged="raise"``) or, with ``on_unconverged="warn"``, returns the unconverged result with
-a :class:`otdist.ConvergenceWarning`.
-
-Gradients (torch input) flow to the points and the weights.  ``entropic_cost`` and
-``sinkhorn_divergence`` use the envelope theorem (the semi-dual at fixed potentials);
-``transport_cost`` and ``value`` are not stationary in the potentials and use the exact implicit
-gradient of the Sinkhorn fixed point (:func:`otdist.solvers.online.linear_cost`).
+Gradients (torch input) flow to the points and weights: by the envelope theorem for ``entropic_cost``
+and ``sinkhorn_divergence``; by implicit differentiation of the Sinkhorn fixed point for
+``transport_cost`` and ``value``, which are not stationary in the potentials
+(:func:`otdist.solvers.online.linear_cost`).
 """
 
 from __future__ import annotations
@@ -46,7 +35,7 @@ import numpy as np
 
 from . import _validation as V
 from . import api
-from ._backend import array_out, compute_dtype, numpy_output_dtype, output_dtype, scalar_out, torch_reference
+from ._backend import array_out, compute_dtype, is_torch, numpy_output_dtype, output_dtype, scalar_out, torch_reference
 from ._results import TransportResult
 from .cost import DEFAULT_MAX_SIZE, Metric, ground_cost
 from .exceptions import ConvergenceError, ConvergenceWarning, InputError, InputTypeError
@@ -128,7 +117,7 @@ def _inputs(x, y, a, b) -> _Inputs:
     x = V.as_point_batch(x, "x")
     y = V.as_point_batch(y, "y")
     V.check_same_dim(x, y, ("x", "y"))
-    x, y = (torch.as_tensor(t).to(dtype=dtype, device=device) for t in (x, y))
+    x, y = (torch.as_tensor(t if is_torch(t) else np.ascontiguousarray(t)).to(dtype=dtype, device=device) for t in (x, y))
     ref = torch.zeros((), dtype=dtype, device=device)
     a = V.as_weight_batch(a, tuple(x.shape[:-1]), "a", "x", ref).to(dtype=dtype, device=device)
     b = V.as_weight_batch(b, tuple(y.shape[:-1]), "b", "y", ref).to(dtype=dtype, device=device)

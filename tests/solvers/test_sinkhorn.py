@@ -1,6 +1,5 @@
 """Sinkhorn against a converged POT log-domain reference, GeomLoss, the exact LP and autograd."""
 
-import math
 import warnings
 
 import numpy as np
@@ -212,62 +211,6 @@ def test_memory_guard_with_geomloss_backend_names_keops(rng, monkeypatch):
         otdist.sinkhorn(x, x, max_size=1000, backend="geomloss")
 
 
-def _record_kernel_dtypes(monkeypatch):
-    """Spy on the Sinkhorn iterations: the kernel dtype and final error of every call."""
-    from otdist.solvers import sinkhorn as core
-
-    calls, iterate = [], core._scaling_iterations
-
-    def spy(*args, **kwargs):
-        out = iterate(*args, **kwargs)
-        calls.append((args[8].dtype, float(out[5].max())))
-        return out
-
-    monkeypatch.setattr(core, "_scaling_iterations", spy)
-    return calls
-
-
-@pytest.mark.parametrize("rel_eps", [1e-2, 1e-3])
-def test_float32_warm_up_of_a_float64_problem_changes_nothing(rng, monkeypatch, rel_eps):
-    """float64 problems iterate first on a float32 kernel: same answer as float64 throughout."""
-    from otdist.solvers import sinkhorn as core
-
-    x, y = rng.random((40, 2)), rng.random((35, 2)) + 0.4
-    kwargs = dict(epsilon=rel_eps, relative=True, p=2, tol=1e-11, max_iter=100_000)
-    calls = _record_kernel_dtypes(monkeypatch)
-    mixed = otdist.sinkhorn(x, y, **kwargs)
-    assert {dtype for dtype, _ in calls} == {torch.float32, torch.float64} and calls[-1][0] == torch.float64
-    if rel_eps == 1e-3:  # float32 rounding of (f + g - C) / eps stalls it above the switch: stopped on the stall
-        assert calls[-2][1] > core.MIXED_PRECISION_TOL
-    monkeypatch.setattr(core, "_low_precision", lambda *args: None)
-    calls.clear()
-    double = otdist.sinkhorn(x, y, **kwargs)
-    assert {dtype for dtype, _ in calls} == {torch.float64}
-    assert mixed.converged and double.converged
-    assert mixed.transport_cost == pytest.approx(double.transport_cost, rel=1e-9)
-    assert mixed.entropic_cost == pytest.approx(double.entropic_cost, rel=1e-9)
-    np.testing.assert_allclose(mixed.plan(), double.plan(), atol=1e-9 / 40)
-
-
-def test_final_pass_falls_back_to_log_sum_exp_when_a_kernel_row_underflows(rng):
-    from otdist.solvers import sinkhorn as core
-
-    cost = torch.tensor(rng.random((1, 5, 4)))
-    b = torch.full((1, 4), 0.25, dtype=torch.float64)
-    f, g = torch.tensor(rng.random((1, 5))), torch.tensor(rng.random((1, 4)))
-    v = torch.tensor(rng.random((1, 4)) + 0.5)
-    eps, log_b = 0.1, core.safe_log(b)
-    kernel = core.exponent(cost, f, g, eps).exp()
-    expected_f, expected_rows = core._final_pass_lse(g + eps * v.log(), log_b, cost, eps, True)
-    new_f, new_g, rows = core._final_pass(kernel.clone(), f, g, v, b, log_b, cost, eps, True)
-    torch.testing.assert_close(new_f, expected_f, rtol=1e-13, atol=1e-13)
-    torch.testing.assert_close(rows, expected_rows, rtol=1e-13, atol=1e-13)
-    kernel[0, 2] = 0.0  # row 2 underflowed: its T_b(g) must still be exact, not inf
-    new_f, _, rows = core._final_pass(kernel, f, g, v, b, log_b, cost, eps, True)
-    torch.testing.assert_close(new_f, expected_f, rtol=1e-13, atol=1e-13)
-    torch.testing.assert_close(rows, expected_rows, rtol=1e-13, atol=1e-13)
-
-
 def _clusters(rng, n):
     """Three tight clusters against three shifted ones: plain Sinkhorn converges slowly here."""
     x = rng.normal(size=(n, 3)) * 0.1 + rng.integers(0, 3, (n, 1))
@@ -287,23 +230,6 @@ def test_tuned_over_relaxation_cuts_iterations_without_changing_the_answer(rng, 
     assert tuned.n_iter < plain.n_iter / 3
     assert tuned.transport_cost == pytest.approx(plain.transport_cost, rel=1e-9)
     assert tuned.entropic_cost == pytest.approx(plain.entropic_cost, rel=1e-9)
-
-
-def test_over_relaxation_follows_young_and_backs_off_without_progress():
-    from otdist.solvers import sinkhorn as core
-
-    # Plain Sinkhorn at rate 0.9: the locally optimal w is 2 / (1 + sqrt(0.1)).
-    relax = core._OverRelaxation(1.0, tune=True)
-    for k in range(2 * core.RATE_WINDOW):
-        omega = relax.observe(0.9**k)
-    assert omega == pytest.approx(2 / (1 + math.sqrt(0.1)), rel=1e-12)
-    # No new best error for PROGRESS_WINDOW iterations: w - 1 halves.
-    relax = core._OverRelaxation(1.8, tune=True)
-    omegas = [relax.observe(1e-3 * (1 + k % 2)) for k in range(core.PROGRESS_WINDOW + 1)]
-    assert omegas[-1] == pytest.approx(1.4)
-    assert all(w == 1.8 for w in omegas[:-1])  # an error that does not fall leaves w alone
-    # The symmetric update has no over-relaxation to tune.
-    assert core._OverRelaxation(1.0, tune=False).observe(0.5) == 1.0
 
 
 @given(
