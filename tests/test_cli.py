@@ -1,5 +1,7 @@
 import json
 import struct
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -48,10 +50,143 @@ def test_compare_prints_the_table(tmp_path, capsys):
     assert "w1" in text and "js" in text and "(200, 2)" in text
 
 
-def test_compare_errors_are_messages_not_tracebacks(tmp_path):
+def _user_error(capsys, argv):
+    """Run the CLI; it must exit with status 2 and exactly one line on stderr, no traceback."""
+    status = main(argv)
+    err = capsys.readouterr().err
+    assert status == 2, err
+    assert err.count("\n") == 1 and err.startswith("otdist: error: ") and "Traceback" not in err, err
+    return err
+
+
+def test_compare_errors_are_one_line_with_status_2(tmp_path, capsys):
     np.save(tmp_path / "x.npy", np.zeros((5, 2)))
     np.save(tmp_path / "y.npy", np.zeros((5, 3)))
-    with pytest.raises(SystemExit, match="no such file"):
-        main(["compare", str(tmp_path / "missing.npy"), str(tmp_path / "x.npy")])
-    with pytest.raises(SystemExit, match="otdist compare: .*dimension"):
-        main(["compare", str(tmp_path / "x.npy"), str(tmp_path / "y.npy"), "--quiet"])
+    (tmp_path / "text.npy").write_text("not an array")
+    np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    assert "no such file" in _user_error(capsys, ["compare", str(tmp_path / "missing.npy"), str(tmp_path / "x.npy")])
+    assert "dimension" in _user_error(capsys, ["compare", str(tmp_path / "x.npy"), str(tmp_path / "y.npy"), "--quiet"])
+    for bad in ("text.npy", "objects.npy"):
+        assert "not a NumPy .npy array" in _user_error(capsys, ["compare", str(tmp_path / bad), str(tmp_path / "x.npy")])
+    assert "metric must be one of" in _user_error(
+        capsys, ["compare", str(tmp_path / "x.npy"), str(tmp_path / "x.npy"), "--metrics", "w7", "--quiet"])
+
+
+def test_existing_or_unwritable_outputs_are_refused_before_any_work(tmp_path, capsys):
+    existing, existing_json = tmp_path / "fig.png", tmp_path / "data.json"
+    existing.write_bytes(b"keep me")
+    existing_json.write_bytes(b"keep me")
+    blocker = tmp_path / "file"
+    blocker.write_text("a file, not a directory")
+    for argv in (["demo", "--out", str(existing)],
+                 ["experiment", "earth-piles", "--out", str(existing)],
+                 ["experiment", "earth-piles", "--out", str(tmp_path / "new.png"), "--json", str(existing_json)]):
+        assert "already exists. Pass --force" in _user_error(capsys, argv)
+    assert existing.read_bytes() == existing_json.read_bytes() == b"keep me" and not (tmp_path / "new.png").exists()
+    for argv in (["demo", "--out", str(blocker / "fig.png")],
+                 ["experiment", "earth-piles", "--out", str(blocker / "sub" / "fig.png")],
+                 ["wgan", "sample", "--checkpoint", "any.pt", "--out", str(blocker / "s.npy")],
+                 ["wgan", "train", "--out", str(blocker / "run"), "--steps", "1"]):
+        assert "is a file, not a directory" in _user_error(capsys, argv)
+    assert "a run writes a directory" in _user_error(capsys, ["wgan", "train", "--out", str(blocker), "--steps", "1"])
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "log.csv").write_text("step\n")
+    assert "--resume to continue" in _user_error(capsys, ["wgan", "train", "--out", str(run), "--steps", "1"])
+    assert (run / "log.csv").read_text() == "step\n"
+
+
+def test_force_overwrites_an_existing_figure(tmp_path, capsys):
+    out = tmp_path / "piles.svg"
+    out.write_text("old")
+    assert main(["experiment", "earth-piles", "--out", str(out), "--force", "--quiet"]) == 0
+    assert out.read_text().lstrip().startswith("<?xml")  # the suffix picks the format
+
+
+def test_bad_options_are_one_line(tmp_path, capsys):
+    for n in ("0", "-3", "abc", "1.5"):
+        assert "argument --n: expected a positive integer" in _user_error(
+            capsys, ["experiment", "parallel-lines", "--out", str(tmp_path / "f.png"), "--n", n])
+        assert "argument --n" in _user_error(
+            capsys, ["wgan", "sample", "--checkpoint", "c.pt", "--out", str(tmp_path / "s.npy"), "--n", n])
+    assert "takes no --n" in _user_error(capsys, ["experiment", "earth-piles", "--out", str(tmp_path / "f.png"),
+                                                  "--n", "5"])
+    assert "--seed" in _user_error(capsys, ["experiment", "earth-piles", "--out", str(tmp_path / "f.png"), "--seed", "-1"])
+    assert "must end in .npy" in _user_error(capsys, ["wgan", "sample", "--checkpoint", "c.pt", "--out",
+                                                      str(tmp_path / "s.csv")])
+    assert "must end in .png" in _user_error(capsys, ["demo", "--out", str(tmp_path / "fig.txt")])
+    assert "invalid choice" in _user_error(capsys, ["experiment", "no-such-experiment", "--out", "f.png"])
+    assert "device" in _user_error(capsys, ["wgan", "train", "--device", "tpu9", "--out", str(tmp_path / "r")])
+    assert "lr must be" in _user_error(capsys, ["wgan", "train", "--lr", "-1", "--out", str(tmp_path / "r")])
+    assert not (tmp_path / "r").exists()  # refused before the output directory was made
+    assert "required" in _user_error(capsys, [])
+
+
+def _fake_checkpoint(path, **changes):
+    """A checkpoint file as otdist writes it, with a generator of another architecture by default."""
+    import torch
+
+    from otdist.wgan import checkpoint
+
+    state = {"format": checkpoint.FORMAT, "shape": [2], "latent_dim": 2,
+             "generator": torch.nn.Linear(3, 3).state_dict(), **changes}
+    return checkpoint.save_atomic({k: v for k, v in state.items() if v is not None}, path)
+
+
+def test_bad_checkpoints_are_one_line(tmp_path, capsys):
+    sample = ["wgan", "sample", "--out", str(tmp_path / "s.npy"), "--checkpoint"]
+    assert "no checkpoint at" in _user_error(capsys, [*sample, str(tmp_path / "missing.pt")])
+    other = _fake_checkpoint(tmp_path / "other.pt")
+    assert "another architecture" in _user_error(capsys, [*sample, str(other)])
+    assert "lacks 'generator'" in _user_error(capsys, [*sample, str(_fake_checkpoint(tmp_path / "k.pt", generator=None))])
+    corrupt = bytearray(other.read_bytes())
+    corrupt[-10] ^= 0xFF
+    (tmp_path / "corrupt.pt").write_bytes(bytes(corrupt))
+    assert "is corrupt" in _user_error(capsys, [*sample, str(tmp_path / "corrupt.pt")])
+    (tmp_path / "text.pt").write_text("hello")
+    assert "not an otdist checkpoint" in _user_error(capsys, [*sample, str(tmp_path / "text.pt")])
+    assert not (tmp_path / "s.npy").exists()
+
+
+def test_resume_with_a_checkpoint_of_another_architecture_is_one_line(tmp_path, capsys):
+    import dataclasses
+
+    from otdist import wgan
+    from otdist.wgan import checkpoint
+
+    run = tmp_path / "run"
+    run.mkdir()
+    config = wgan.Config(steps=2, out=str(run), resume=True, progress=False).validated()
+    training = dict.fromkeys(checkpoint.TRAINING_KEYS, 0)
+    _fake_checkpoint(run / "checkpoint.pt", **{**training, "config": dataclasses.asdict(config)})
+    err = _user_error(capsys, ["wgan", "train", "--out", str(run), "--steps", "2", "--resume", "--quiet"])
+    assert "another architecture" in err
+
+
+def test_version(capsys):
+    import otdist
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0
+    assert capsys.readouterr().out.strip() == f"otdist {otdist.__version__}"
+
+
+def test_installed_command_prints_one_line_without_traceback(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "otdist.cli", "wgan", "sample", "--checkpoint",
+                          str(tmp_path / "missing.pt"), "--out", str(tmp_path / "s.npy")],
+                         capture_output=True, text=True, timeout=300, check=False)
+    assert out.returncode == 2
+    assert out.stderr.count("\n") == 1 and out.stderr.startswith("otdist: error: no checkpoint"), out.stderr
+
+
+def test_progress_is_passed_through_to_compare(tmp_path, monkeypatch, capsys):
+    import otdist
+
+    calls = []
+    monkeypatch.setattr(otdist, "compare", lambda x, y, **kw: calls.append(kw) or "table")
+    np.save(tmp_path / "x.npy", np.zeros(10))
+    main(["compare", str(tmp_path / "x.npy"), str(tmp_path / "x.npy"), "--metrics", "w1,neural"])
+    main(["compare", str(tmp_path / "x.npy"), str(tmp_path / "x.npy"), "--metrics", "w1,neural", "--quiet"])
+    assert calls[0]["progress"] is True and calls[0]["options"] == {"neural": {"progress": True}}
+    assert calls[1]["progress"] is False and not calls[1].get("options")

@@ -24,7 +24,7 @@ from ..exceptions import InputError
 CHECKPOINT = "checkpoint.pt"
 FORMAT = "otdist-wgan-1"
 #: Config fields that may differ between a run and its resumption.
-RESUMABLE_CHANGES = ("steps", "resume", "progress", "device", "eval_every", "checkpoint_every", "out")
+RESUMABLE_CHANGES = ("steps", "resume", "progress", "device", "eval_every", "checkpoint_every", "eval_samples", "out")
 #: Keys every checkpoint holds (``train`` needs them all to resume, ``load_generator`` the first four).
 GENERATOR_KEYS = ("format", "shape", "latent_dim", "generator")
 TRAINING_KEYS = ("config", "step", "critic", "generator_optimizer", "critic_optimizer", "torch_rng", "stream_rng",

@@ -87,7 +87,7 @@ def image_metrics(samples: np.ndarray, data: Dataset, seed: int) -> dict[str, fl
 
 def evaluate(samples: np.ndarray, data: Dataset, seed: int = 0) -> dict[str, float]:
     """All metrics of generated ``samples`` (n, dim) for dataset ``data``."""
-    real = data.test[:DISTANCE_SAMPLES * 2]
+    real = data.test[:min(DISTANCE_SAMPLES * 2, len(samples))]
     generated = samples[: len(real)]
     if data.is_image:
         out = image_metrics(samples, data, seed)

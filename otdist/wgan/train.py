@@ -48,7 +48,7 @@ from .models import IMAGES, POINTS, Generator, build
 
 #: Default generator steps per dataset (8 Gaussians: about 3 CPU minutes with the gp critic).
 DEFAULT_STEPS = {"8gaussians": 12000, "25gaussians": 12000, "swissroll": 8000, "digits": 6000, "flags": 2000}
-#: Samples used at each evaluation (generated, and held-out real).
+#: Samples used at each evaluation and for the final metrics (generated, and held-out real).
 EVAL_SAMPLES = 2000
 LOG_FIELDS = ("step", "critic_loss", "generator_loss", "critic_estimate", "eval_critic_estimate", "eval_distance", "seconds")
 
@@ -79,6 +79,7 @@ class Config:
     out: str = "wgan-run"
     eval_every: int | None = None
     checkpoint_every: int | None = None
+    eval_samples: int = EVAL_SAMPLES
     resume: bool = False
     progress: bool = True
 
@@ -89,7 +90,7 @@ class Config:
         eval_every = max(1, steps // 20) if self.eval_every is None else V.check_positive(self.eval_every, "eval_every", integer=True)
         checkpoint_every = (max(1, steps // 5) if self.checkpoint_every is None
                             else V.check_positive(self.checkpoint_every, "checkpoint_every", integer=True))
-        for name in ("n_critic", "batch_size"):
+        for name in ("n_critic", "batch_size", "eval_samples"):
             V.check_positive(getattr(self, name), name, integer=True)
         if self.lr is not None:
             V.check_positive(self.lr, "lr")
@@ -236,7 +237,7 @@ class _Trainer:
         self.train_data = torch.as_tensor(self.data.train).to(self.device)
         self.shard = D.shard(len(self.train_data), self.rank, self.size)
         self.per_rank = max(1, config.batch_size // self.size)
-        self.real_test = torch.as_tensor(self.data.test[:EVAL_SAMPLES]).to(self.device)
+        self.real_test = torch.as_tensor(self.data.test[:config.eval_samples]).to(self.device)
         self.step, self.log, self.start_seconds = 0, [], 0.0
 
     # ---------------------------------------------------------------- one step
@@ -286,7 +287,7 @@ class _Trainer:
         with _evaluating(self.critic):
             estimate = float(self.critic(self.real_test).mean() - self.critic(fake).mean())
         fake, real = fake.cpu().numpy(), self.real_test.cpu().numpy()
-        distance = M.sliced_w1(fake, real) if self.data.is_image else M.exact_w1(fake[:1000], real[:1000])
+        distance = M.sliced_w1(fake, real) if self.data.is_image else M.exact_w1(fake[:M.DISTANCE_SAMPLES], real[:M.DISTANCE_SAMPLES])
         return estimate, distance
 
     def record(self, critic_loss: float, generator_loss: float, estimate: float, seconds: float) -> tuple[float, float]:
@@ -406,7 +407,7 @@ def train(config: Config) -> Run:
     if interrupted:
         raise TrainingInterrupted(run)
     if main_rank:
-        samples = trainer.generate(EVAL_SAMPLES, seed=20_000 + config.seed).cpu().numpy()
+        samples = trainer.generate(config.eval_samples, seed=20_000 + config.seed).cpu().numpy()
         run.metrics = M.evaluate(samples, trainer.data, config.seed)
         run.metrics.update({"steps": trainer.step, "seconds": time.perf_counter() - clock,
                             "spearman_critic_vs_distance": _spearman(trainer.log),

@@ -1,5 +1,6 @@
 """WGAN: exact resume, checkpoint safety, metrics on planted generators, CLI."""
 
+import io
 import json
 import os
 import signal
@@ -11,15 +12,19 @@ import numpy as np
 import pytest
 import torch
 
-from otdist import wgan
+from otdist import _io, wgan
 from otdist.cli import main
 from otdist.wgan import checkpoint, metrics
+from otdist.wgan.train import _Trainer
 from otdist.wgan.data import load
+
+#: Evaluation samples of the tiny runs (the exact W1 between them is the slowest part of a step).
+TINY_EVAL = 200
 
 
 def _small(out, **kw):
     return wgan.Config(**{"data": "8gaussians", "steps": 6, "eval_every": 3, "checkpoint_every": 3,
-                          "batch_size": 64, "out": str(out), "progress": False, **kw})
+                          "batch_size": 64, "eval_samples": TINY_EVAL, "out": str(out), "progress": False, **kw})
 
 
 def _params(module):
@@ -27,14 +32,35 @@ def _params(module):
 
 
 @pytest.mark.parametrize("lipschitz", ["gp", "clip", "groupsort", "spectral"])
-def test_resume_follows_the_uninterrupted_trajectory(tmp_path, lipschitz):
-    full = wgan.train(_small(tmp_path / "full", lipschitz=lipschitz))
-    wgan.train(_small(tmp_path / "split", lipschitz=lipschitz, steps=3))
-    resumed = wgan.train(_small(tmp_path / "split", lipschitz=lipschitz, resume=True))
-    assert resumed.step == full.step == 6
+def test_resume_follows_the_uninterrupted_trajectory_whatever_the_evaluations(tmp_path, lipschitz):
+    """4 steps evaluated at every step == 2 steps evaluated once, saved, resumed for 2 more evaluated once."""
+    full = wgan.train(_small(tmp_path / "full", lipschitz=lipschitz, steps=4, eval_every=1, checkpoint_every=4))
+    wgan.train(_small(tmp_path / "split", lipschitz=lipschitz, steps=2, eval_every=2, checkpoint_every=2))
+    resumed = wgan.train(_small(tmp_path / "split", lipschitz=lipschitz, steps=4, eval_every=4, checkpoint_every=4,
+                                resume=True))
+    assert resumed.step == full.step == 4
     torch.testing.assert_close(_params(resumed.generator), _params(full.generator), rtol=0, atol=0)
     torch.testing.assert_close(_params(resumed.critic), _params(full.critic), rtol=0, atol=0)
-    assert [r["step"] for r in resumed.log] == [r["step"] for r in full.log] == [0, 3, 6]
+    assert [r["step"] for r in full.log] == [0, 1, 2, 3, 4] and [r["step"] for r in resumed.log] == [0, 2, 4]
+    timeless = lambda row: {k: v for k, v in row.items() if k != "seconds"}  # noqa: E731
+    np.testing.assert_equal([timeless(r) for r in resumed.log], [timeless(full.log[k]) for k in (0, 2, 4)])  # NaN == NaN
+    same = {k: v for k, v in full.metrics.items() if k not in ("seconds", "spearman_critic_vs_distance")}
+    np.testing.assert_equal({k: resumed.metrics[k] for k in same}, same)
+
+
+@pytest.mark.parametrize("lipschitz", ["gp", "spectral"])
+def test_evaluation_changes_no_weights_buffers_or_random_streams(lipschitz):
+    trainer = _Trainer(_small("unused", lipschitz=lipschitz).validated())
+    before = {name: {k: v.clone() for k, v in m.state_dict().items()} for name, m in
+              (("generator", trainer.generator), ("critic", trainer.critic))}
+    stream, modes = trainer.stream.get_state(), (trainer.generator.training, trainer.critic.training)
+    first = trainer.evaluate()
+    for name, module in (("generator", trainer.generator), ("critic", trainer.critic)):
+        after = module.state_dict()
+        assert all(torch.equal(before[name][k], after[k]) for k in after), name
+    assert torch.equal(stream, trainer.stream.get_state())
+    assert (trainer.generator.training, trainer.critic.training) == modes
+    assert trainer.evaluate() == first
 
 
 def test_resume_refuses_a_different_configuration(tmp_path):
@@ -52,30 +78,17 @@ class _Exploit:
 
 def test_tampered_checkpoint_is_refused(tmp_path):
     run = wgan.train(_small(tmp_path, steps=2))
-    state = torch.load(run.files["checkpoint"], weights_only=True)
+    state = torch.load(io.BytesIO(_io.read_checksummed(run.files["checkpoint"])[0]), weights_only=True)
     exploit = _Exploit()
     exploit.target = str(tmp_path / "pwned")
     state["generator"] = exploit
-    torch.save(state, tmp_path / "tampered.pt")
+    checkpoint.save_atomic(state, tmp_path / "tampered.pt")  # a valid checksum: the file is intact, its pickle is not
     with pytest.raises(ValueError, match="not a valid otdist checkpoint"):
         wgan.load_generator(tmp_path / "tampered.pt")
     assert not (tmp_path / "pwned").exists()
-    torch.save({"format": "something else"}, tmp_path / "other.pt")
+    checkpoint.save_atomic({"format": "something else"}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="not an otdist WGAN checkpoint"):
         checkpoint.load(tmp_path / "other.pt")
-
-
-def test_checkpoint_is_written_atomically(tmp_path, monkeypatch):
-    path = tmp_path / "checkpoint.pt"
-    checkpoint.save_atomic({"format": checkpoint.FORMAT, "x": torch.ones(3)}, path)
-
-    def crash(obj, f):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(torch, "save", crash)
-    with pytest.raises(OSError):
-        checkpoint.save_atomic({"format": checkpoint.FORMAT, "x": torch.zeros(3)}, path)
-    assert torch.equal(torch.load(path, weights_only=True)["x"], torch.ones(3))  # the old file is intact
 
 
 def test_mixture_metrics_on_planted_generators():
@@ -123,13 +136,13 @@ def test_cli_train_and_sample(tmp_path, capsys):
     assert main(["wgan", "sample", "--checkpoint", str(out / "checkpoint.pt"), "--n", "50", "--out",
                  str(tmp_path / "s.npy")]) == 0
     assert np.load(tmp_path / "s.npy").shape == (50, 2)
-    with pytest.raises(SystemExit, match="no checkpoint"):
-        main(["wgan", "sample", "--checkpoint", str(tmp_path / "missing.pt"), "--out", str(tmp_path / "t.npy")])
+    assert main(["wgan", "sample", "--checkpoint", str(tmp_path / "missing.pt"), "--out", str(tmp_path / "t.npy")]) == 2
+    assert capsys.readouterr().err.startswith("otdist: error: no checkpoint at")
 
 
 @pytest.mark.parametrize("name, shape", [("digits", (8, 8)), ("flags", (3, 24, 36))])
 def test_image_run_samples_have_the_image_shape(tmp_path, name, shape):
-    run = wgan.train(wgan.Config(data=name, steps=2, batch_size=32, out=str(tmp_path), progress=False))
+    run = wgan.train(wgan.Config(data=name, steps=2, batch_size=32, eval_samples=TINY_EVAL, out=str(tmp_path), progress=False))
     assert run.sample(3).shape == (3, *shape)
     assert wgan.load_generator(run.files["checkpoint"])(4).shape == (4, *shape)
     assert "classes_covered" in run.metrics and "sliced_w1_to_real" in run.metrics
@@ -150,7 +163,7 @@ def test_sigterm_saves_a_checkpoint_and_resume_continues(tmp_path):
     assert "checkpoint saved" in err
     state = checkpoint.load(out / "checkpoint.pt")
     assert state["step"] >= 0 and len(state["log"]) >= 1  # saved wherever the signal arrived
-    resumed = wgan.train(wgan.Config(steps=state["step"] + 2, batch_size=32, out=str(out), resume=True, progress=False))
+    resumed = wgan.train(wgan.Config(steps=state["step"] + 2, batch_size=32, eval_samples=TINY_EVAL, out=str(out), resume=True, progress=False))
     assert resumed.step == state["step"] + 2
 
 
