@@ -27,7 +27,7 @@ and ``sinkhorn_divergence``; by implicit differentiation of the Sinkhorn fixed p
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -133,21 +133,16 @@ class _Options:
     epsilon: float
     relative: bool
     scaling: float
-    tol: float | None
+    tol: float
     max_iter: int
     max_size: int
     backend: str
     on_unconverged: str
 
-    def for_precision(self, inputs: _Inputs) -> _Options:
-        """With the default ``tol`` of the precision the solver runs in."""
-        if self.tol is not None:
-            return self
-        return replace(self, tol=DEFAULT_TOL[str(inputs.x.dtype).replace("torch.", "")])
 
-
-def _options(p, epsilon, relative, metric, scaling, tol, max_iter, max_size, backend, on_unconverged) -> _Options:
-    """Every option checked before any input is converted or any cost computed."""
+def _options(inputs: _Inputs, p, epsilon, relative, metric, scaling, tol, max_iter, max_size, backend,
+             on_unconverged) -> _Options:
+    """Every option checked before any cost is computed; ``tol`` defaults to that of the solver's precision."""
     from .solvers import sinkhorn_geomloss as gl
 
     p = V.check_order(p)
@@ -159,7 +154,7 @@ def _options(p, epsilon, relative, metric, scaling, tol, max_iter, max_size, bac
     scaling = V.check_positive(scaling, "scaling", allow_zero=True)
     if scaling >= 1:
         raise InputError(f"scaling must be in [0, 1) (the ratio between successive epsilons); got {scaling}. Use 0 to disable epsilon-scaling.")
-    tol = None if tol is None else V.check_positive(tol, "tol")
+    tol = DEFAULT_TOL[str(inputs.x.dtype).replace("torch.", "")] if tol is None else V.check_positive(tol, "tol")
     max_iter = V.check_positive(max_iter, "max_iter", integer=True)
     max_size = V.check_positive(max_size, "max_size", integer=True)
     backend = V.check_choice(backend, BACKENDS, "backend")
@@ -326,9 +321,8 @@ def sinkhorn(
     """
     from .solvers import online
 
-    opts = _options(p, epsilon, relative, metric, scaling, tol, max_iter, max_size, backend, on_unconverged)
     inputs = _inputs(x, y, a, b)
-    opts = opts.for_precision(inputs)
+    opts = _options(inputs, p, epsilon, relative, metric, scaling, tol, max_iter, max_size, backend, on_unconverged)
     _guard(opts, inputs, [(inputs.x.shape[1], inputs.y.shape[1])], "sinkhorn")
     geometry = _geometry(inputs, opts, metric, minkowski_p)
     pot = _potentials(geometry, opts, _absolute_epsilon(opts, geometry))
@@ -393,9 +387,8 @@ def sinkhorn_divergence(
     """
     from .solvers import online
 
-    opts = _options(p, epsilon, relative, metric, scaling, tol, max_iter, max_size, backend, on_unconverged)
     inputs = _inputs(x, y, a, b)
-    opts = opts.for_precision(inputs)
+    opts = _options(inputs, p, epsilon, relative, metric, scaling, tol, max_iter, max_size, backend, on_unconverged)
     n, m = inputs.x.shape[1], inputs.y.shape[1]
     _guard(opts, inputs, [(n, m), (n, n), (m, m)], "sinkhorn_divergence")
     geometry = _geometry(inputs, opts, metric, minkowski_p)
