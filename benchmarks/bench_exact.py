@@ -1,11 +1,18 @@
 """Exact solvers against scipy and POT, measured in the same run.
 
     python benchmarks/bench_exact.py
+    python benchmarks/bench_exact.py --baseline REV   # also: this tree's solvers against git revision REV
 """
 
 from __future__ import annotations
 
+import argparse
+import importlib.util
+import io
+import subprocess
 import sys
+import tarfile
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -53,7 +60,53 @@ def linear_programs(n: int = 300) -> list[str]:
     ]
 
 
+def _baseline_solvers(rev: str):
+    """The ``otdist.solvers`` package of git revision ``rev``, imported as ``otdist_baseline``."""
+    root = Path(__file__).resolve().parent.parent
+    archive = subprocess.run(["git", "archive", rev, "otdist"], cwd=root, check=True, capture_output=True).stdout
+    target = Path(tempfile.mkdtemp(prefix="otdist_baseline_"))
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(target, filter="data")
+    package = target / "otdist"
+    spec = importlib.util.spec_from_file_location("otdist_baseline", package / "__init__.py",
+                                                  submodule_search_locations=[str(package)])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["otdist_baseline"] = module
+    spec.loader.exec_module(module)
+    return importlib.import_module("otdist_baseline.solvers")
+
+
+def against_baseline(rev: str) -> list[str]:
+    """Each solver's ``solve`` on the same inputs, this tree against revision ``rev``, runs interleaved."""
+    from otdist import solvers
+
+    old = _baseline_solvers(rev)
+    cases = []
+    for n in (300, 1000):
+        rng = np.random.default_rng(2)
+        x, y = rng.normal(size=(n, 2)), rng.normal(size=(n, 2)) + 1.0
+        a, b = rng.random(n), rng.random(n)
+        cases += [(f"LP {name} n={n} d=2", name, a / a.sum(), b / b.sum(), cdist(x, y)) for name in ("lp_primal", "lp_dual")]
+    rng = np.random.default_rng(1)
+    uniform = np.full(2000, 1.0 / 2000)
+    cases.append(("exact n=2000 d=3", "network_simplex", uniform, uniform, cdist(rng.normal(size=(2000, 3)), rng.normal(size=(2000, 3)) + 0.5)))
+    lines = []
+    for label, name, a, b, cost in cases:
+        ours = theirs = float("inf")
+        for _ in range(2 if "1000" in label else 3):
+            ours = min(ours, best_time(lambda: getattr(solvers, name).solve(a, b, cost), repeat=1))
+            theirs = min(theirs, best_time(lambda: getattr(old, name).solve(a, b, cost), repeat=1))
+        lines.append(row(f"{label}: this tree vs {rev}", ours, theirs, rev))
+    return lines
+
+
 if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline", help="also time the exact solvers of this git revision")
+    args = parser.parse_args()
     print(HEADER)
     for line in one_d() + network_simplex() + linear_programs():
         print(line, flush=True)
+    if args.baseline:
+        for line in against_baseline(args.baseline):
+            print(line, flush=True)

@@ -108,20 +108,25 @@ def unit_mass(w: np.ndarray) -> np.ndarray:
     return w
 
 
-def reduce(a: np.ndarray, b: np.ndarray, cost: np.ndarray) -> Reduced:
+def reduce(a: np.ndarray, b: np.ndarray, cost: np.ndarray, *, unit_range: bool = True) -> Reduced:
+    """The reduced problem; with ``unit_range=False`` the cost is only shifted, and only where it
+    has negative entries (no copy of a non-negative cost without zero weights)."""
     rows, cols = np.flatnonzero(a > 0), np.flatnonzero(b > 0)
     if rows.size == a.size and cols.size == b.size:
         rows = cols = None
-        block = np.array(cost, dtype=np.float64, order="C")
+        block = np.asarray(cost, dtype=np.float64)
     else:
         block = np.ascontiguousarray(cost[np.ix_(rows, cols)], dtype=np.float64)
         a, b = a[rows], b[cols]
-    shift = float(block.min())
-    span = float(block.max()) - shift
-    span = span if span > 0 else 1.0
-    block -= shift
-    block /= span
-    return Reduced(rows, cols, unit_mass(a), unit_mass(b), block, shift, span)
+    low = float(block.min())
+    if unit_range:
+        shift, span = low, float(block.max()) - low
+        span = span if span > 0 else 1.0
+    else:
+        shift, span = min(low, 0.0), 1.0
+    if shift != 0.0 or span != 1.0:
+        block = (block - shift) / span
+    return Reduced(rows, cols, unit_mass(a), unit_mass(b), np.ascontiguousarray(block), shift, span)
 
 
 def northwest_corner(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -166,9 +171,22 @@ def c_transform(cost: np.ndarray, g: np.ndarray) -> np.ndarray:
     return np.concatenate([(cost[k : k + step] - g).min(axis=1) for k in range(0, cost.shape[0], step)])
 
 
+def c_transform_columns(cost: np.ndarray, f: np.ndarray) -> np.ndarray:
+    """``g_j = min_i (C_ij - f_i)``, in blocks of rows."""
+    step = max(1, CTRANSFORM_BLOCK // max(cost.shape[1], 1))
+    g = np.full(cost.shape[1], np.inf)
+    for k in range(0, cost.shape[0], step):
+        np.minimum(g, (cost[k : k + step] - f[k : k + step, None]).min(axis=0), out=g)
+    return g
+
+
 def certify(problem: Reduced, plan: np.ndarray, g: np.ndarray, a, b, cost, n_iter, converged) -> LPSolution:
     """The certificate on the user's problem from a reduced plan (overwritten) and the column
-    potentials ``g`` of the reduced problem, in the user's cost units."""
+    potentials ``g`` of the reduced problem, in the user's cost units.
+
+    The potentials are (g^c, g^cc): f_i + g_j <= C_ij holds by construction, and the dual value is
+    at least that of (g^c, g).
+    """
     plan = feasible_plan(plan, problem.a, problem.b)
     if problem.rows is None:
         full_plan, f = plan, c_transform(cost, g)
@@ -176,8 +194,7 @@ def certify(problem: Reduced, plan: np.ndarray, g: np.ndarray, a, b, cost, n_ite
         full_plan = np.zeros(cost.shape)
         full_plan[np.ix_(problem.rows, problem.cols)] = plan
         f = c_transform(cost[:, problem.cols], g)
-    g = c_transform(cost.T, f)
-    f = c_transform(cost, g)
+    g = c_transform_columns(cost, f)
     primal = float(np.vdot(full_plan, cost))
     dual = float(a @ f + b @ g)
     return LPSolution(full_plan, f, g, primal, dual, n_iter, converged)

@@ -1,8 +1,8 @@
 """Exact discrete optimal transport with the network simplex (POT's C++ solver).
 
-POT sees the reduced problem of :mod:`otdist.solvers._lp` (no zero weights, equal masses, cost
-shifted and scaled to [0, 1]: POT reports some problems with negative costs infeasible, such as
-the 1 x 1 cost [[-10]]); its result code is checked and its warnings are turned into otdist's: ``ConvergenceWarning`` at the
+POT sees the reduced problem of :mod:`otdist.solvers._lp` (no zero weights, equal masses, a
+negative cost shifted to be non-negative: POT reports some problems with negative costs
+infeasible, such as the 1 x 1 cost [[-10]]); its result code is checked and its warnings are turned into otdist's: ``ConvergenceWarning`` at the
 iteration cap (the plan is then made feasible and the duality gap is honest), ``SolverError`` if
 it reports the problem infeasible or unbounded.
 """
@@ -30,7 +30,7 @@ def solve(a: np.ndarray, b: np.ndarray, cost: np.ndarray, *, max_iter: int = DEF
     (any real entries) with POT's network simplex, capped at ``max_iter`` pivots."""
     import ot
 
-    problem = reduce(a, b, cost)
+    problem = reduce(a, b, cost, unit_range=False)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=POT_RESULT_WARNINGS, category=UserWarning)
         plan, log = ot.emd(problem.a, problem.b, problem.cost, numItermax=max_iter, log=True)
@@ -50,4 +50,4 @@ def solve(a: np.ndarray, b: np.ndarray, cost: np.ndarray, *, max_iter: int = DEF
             ConvergenceWarning,
             stacklevel=4,
         )
-    return certify(problem, np.asarray(plan), problem.span * np.asarray(log["v"]), a, b, cost, None, converged)
+    return certify(problem, np.asarray(plan), np.asarray(log["v"]), a, b, cost, None, converged)
