@@ -1,4 +1,7 @@
-r"""Row-blocked evaluation of entropic quantities without storing the n x m cost matrix.
+r"""The geometry of an entropic problem, and its quantities evaluated block of rows by block of rows.
+
+:class:`Geometry` holds the cost of a batched problem: a dense matrix (``backend="torch"``) or the
+points from which blocks of rows are rebuilt on demand (``backend="geomloss"``).
 
 Given dual potentials (f, g) of an entropic problem, the quantities the API reports -- the
 c-transform ``T_b(g)`` (hence OT_eps through the semi-dual), the plan's transport cost
