@@ -85,7 +85,7 @@ def square(k):
 # ----------------------------------------------------------------------------- tiny weights, n != m
 
 # (n, m, std, floor): 1-D grids whose Gaussians reach 1e-20 (floored) or underflow to 1e-43 (floor 0).
-LINE_CASES = [(90, 7, 0.05, 0.0), (90, 7, 0.05, 1e-20), (64, 33, 0.05, 1e-20), (100, 21, 0.02, 1e-20)]
+LINE_CASES = [(90, 7, 0.05, 0.0), (64, 33, 0.05, 1e-20), (100, 21, 0.02, 1e-20)]
 
 
 @pytest.mark.parametrize("method", METHODS)
