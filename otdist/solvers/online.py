@@ -81,15 +81,27 @@ class Geometry:
 
 
 def entropic_cost(pot, geometry: Geometry):
-    """OT_eps through the semi-dual at fixed g: exact value, envelope-theorem gradients."""
+    """OT_eps through the semi-dual at fixed g: exact value, envelope-theorem gradients.
+
+    The semi-dual's gradient in b_j is g_j - eps; at a zero weight b_j its log b_j term gives none
+    and g_j is not determined by the plan, so there the gradient is set to T_a(f)_j - eps, the
+    one-sided derivative (mass can only be added).
+    """
     from . import sinkhorn as core
 
     a, b = geometry.inputs.a, geometry.inputs.b
-    if geometry.dense is not None:
-        return core.entropic_cost(pot, geometry.dense, a, b)
     g = pot.g.detach()
-    f = semi_dual_f(geometry.rows, *geometry.shape, safe_log(b), g, pot.epsilon, geometry.tracks_grad())
-    return (a * f).sum(dim=1) + (b * g).sum(dim=1)
+    if geometry.dense is not None:
+        value = core.entropic_cost(pot, geometry.dense, a, b)
+    else:
+        f = semi_dual_f(geometry.rows, *geometry.shape, safe_log(b), g, pot.epsilon, geometry.tracks_grad())
+        value = (a * f).sum(dim=1) + (b * g).sum(dim=1)
+    if b.requires_grad and torch.is_grad_enabled() and bool((b == 0).any()):
+        with torch.no_grad():
+            exact = c_transform_a(geometry.rows, *geometry.shape, safe_log(a), pot.f, pot.epsilon)
+            correction = torch.where(b == 0, exact - pot.epsilon - g, 0.0)
+        value = value + ((b - b.detach()) * correction).sum(dim=1)
+    return value
 
 
 def transport_cost(pot, geometry: Geometry, on_inexact: Callable):

@@ -178,23 +178,24 @@ def test_gradients_in_points_and_weights_match_finite_differences(p, backend, se
         np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-8, err_msg=quantity)
 
 
-def test_gradient_of_the_transport_cost_at_zero_weights_is_the_one_sided_derivative():
-    """Forward differences (step h = 1e-6: error O(h) relative to the curvature, ~1e-6) at zero weights,
-    where mass can only be added."""
+@pytest.mark.parametrize("backend", ["torch", "geomloss"])
+def test_gradients_at_zero_weights_are_the_one_sided_derivatives(backend):
+    """Forward differences (step h = 1e-6: error O(h) times the curvature, below 1e-4 relative) at zero
+    weights, where mass can only be added."""
     x, y, a, b = _gradient_problem(3)
     a[1], b[1] = 0.0, 0.0
-    for backend in ("torch", "geomloss"):
-        def cost(a_, b_):
-            return otdist.sinkhorn(x, y, a_, b_, p=2, backend=backend, **_KW).transport_cost
+    for quantity in ("transport_cost", "entropic_cost", "divergence"):
+        def fn(a_, b_):
+            return QUANTITIES[quantity](x, y, a_, b_, 2, backend)
 
         leaves = [a.clone().requires_grad_(), b.clone().requires_grad_()]
-        grad_a, grad_b = torch.autograd.grad(cost(*leaves), leaves)
+        grads = torch.autograd.grad(fn(*leaves), leaves)
         step = 1e-6
-        for k, grad in enumerate((grad_a, grad_b)):
+        for k, grad in enumerate(grads):
             moved = [a.clone(), b.clone()]
             moved[k][1] += step
-            forward = (float(cost(*moved)) - float(cost(a, b))) / step
-            assert float(grad[1]) == pytest.approx(forward, rel=1e-4, abs=1e-7)
+            forward = (float(fn(*moved)) - float(fn(a, b))) / step
+            assert float(grad[1]) == pytest.approx(forward, rel=1e-4, abs=1e-7), (quantity, k)
 
 
 def test_gradient_of_the_transport_cost_in_batches_and_row_blocks(monkeypatch):
