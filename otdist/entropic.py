@@ -382,8 +382,10 @@ def sinkhorn_divergence(
     --------
     >>> import numpy as np, otdist
     >>> x = np.random.default_rng(0).normal(size=(50, 2))
-    >>> abs(otdist.sinkhorn_divergence(x, x[::-1], epsilon=0.1)) < 1e-10
+    >>> abs(otdist.sinkhorn_divergence(x, x[::-1], p=2)) < 1e-9  # a permuted copy
     True
+    >>> round(otdist.sinkhorn_divergence(x, x + [1.0, 1.0], p=2), 8)  # a translation by t: |t|^2 at p = 2
+    2.0
     """
     from .solvers import online
 
