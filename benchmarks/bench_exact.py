@@ -1,7 +1,7 @@
 """Exact solvers against scipy and POT, measured in the same run.
 
     python benchmarks/bench_exact.py
-    python benchmarks/bench_exact.py --baseline REV   # also: this tree's solvers against git revision REV
+    python benchmarks/bench_exact.py --baseline REV   # instead: this tree's exact solvers against revision REV
 """
 
 from __future__ import annotations
@@ -77,23 +77,26 @@ def _baseline_solvers(rev: str):
 
 
 def against_baseline(rev: str) -> list[str]:
-    """Each solver's ``solve`` on the same inputs, this tree against revision ``rev``, runs interleaved."""
+    """Each solver's ``solve`` on the same inputs, this tree against revision ``rev``, runs interleaved
+    (best of ``repeat`` pairs)."""
     from otdist import solvers
 
     old = _baseline_solvers(rev)
     cases = []
-    for n in (300, 1000):
+    for n, repeat in ((300, 3), (1000, 2)):
         rng = np.random.default_rng(2)
         x, y = rng.normal(size=(n, 2)), rng.normal(size=(n, 2)) + 1.0
         a, b = rng.random(n), rng.random(n)
-        cases += [(f"LP {name} n={n} d=2", name, a / a.sum(), b / b.sum(), cdist(x, y)) for name in ("lp_primal", "lp_dual")]
+        cases += [(f"LP {name} n={n} d=2", name, repeat, a / a.sum(), b / b.sum(), cdist(x, y))
+                  for name in ("lp_primal", "lp_dual")]
     rng = np.random.default_rng(1)
     uniform = np.full(2000, 1.0 / 2000)
-    cases.append(("exact n=2000 d=3", "network_simplex", uniform, uniform, cdist(rng.normal(size=(2000, 3)), rng.normal(size=(2000, 3)) + 0.5)))
+    cost = cdist(rng.normal(size=(2000, 3)), rng.normal(size=(2000, 3)) + 0.5)
+    cases.append(("exact n=2000 d=3", "network_simplex", 3, uniform, uniform, cost))
     lines = []
-    for label, name, a, b, cost in cases:
+    for label, name, repeat, a, b, cost in cases:
         ours = theirs = float("inf")
-        for _ in range(2 if "1000" in label else 3):
+        for _ in range(repeat):
             ours = min(ours, best_time(lambda: getattr(solvers, name).solve(a, b, cost), repeat=1))
             theirs = min(theirs, best_time(lambda: getattr(old, name).solve(a, b, cost), repeat=1))
         lines.append(row(f"{label}: this tree vs {rev}", ours, theirs, rev))
@@ -102,11 +105,8 @@ def against_baseline(rev: str) -> list[str]:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--baseline", help="also time the exact solvers of this git revision")
+    parser.add_argument("--baseline", help="time the exact solvers against those of this git revision instead")
     args = parser.parse_args()
     print(HEADER)
-    for line in one_d() + network_simplex() + linear_programs():
+    for line in against_baseline(args.baseline) if args.baseline else one_d() + network_simplex() + linear_programs():
         print(line, flush=True)
-    if args.baseline:
-        for line in against_baseline(args.baseline):
-            print(line, flush=True)
