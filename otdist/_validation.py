@@ -253,6 +253,13 @@ def check_positive(value: Any, name: str, *, integer: bool = False, allow_zero: 
     return int(value) if integer else float(value)
 
 
+def check_flag(value: Any, name: str, meaning: str = "") -> bool:
+    """A boolean option (Python or NumPy bool; not 0/1, which usually means a misplaced argument)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise InputTypeError(f"{name} must be True or False{meaning}; got {value!r} ({type(value).__name__}).")
+    return bool(value)
+
+
 def check_seed(seed: Any, name: str = "seed"):
     """A random seed: None (fresh entropy) or a non-negative integer."""
     if seed is None:

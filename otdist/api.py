@@ -16,7 +16,7 @@ from .cost import DEFAULT_MAX_SIZE, Metric, check_metric_order, ground_cost
 from .divergences.discrete import LOG2
 from .information import js, js_distance, kl
 from .solvers import exact_1d, lp_dual, lp_primal, network_simplex, sliced
-from .exceptions import InputError, InputTypeError
+from .exceptions import InputError
 
 #: Default n*m limit of the LP solvers (HiGHS on a million arcs takes tens of seconds).
 LP_MAX_SIZE = 1_000_000
@@ -148,11 +148,9 @@ def _check_lp_options(options: dict) -> None:
     for name in ("max_iter", "max_rounds"):
         if name in options:
             options[name] = V.check_positive(options[name], name, integer=True)
-    if "generation" in options and not isinstance(options["generation"], (bool, np.bool_)):
-        raise InputTypeError(
-            f"generation must be True (solve by arc generation) or False (the full LP at once); "
-            f"got {options['generation']!r}."
-        )
+    if "generation" in options:
+        options["generation"] = V.check_flag(
+            options["generation"], "generation", " (True: arc generation; False: the full LP at once)")
 
 
 def _differentiable_cost(problem: Problem, solution):

@@ -97,7 +97,8 @@ def pairwise_distance(x, y, metric: Metric = "euclidean", *, minkowski_p: float 
 
         if metric == "sqeuclidean":
             return squared_euclidean(x, y)
-        return torch.cdist(x, y, p=order)
+        # Direct differences, not the |x|^2 + |y|^2 - 2xy expansion: a point and its copy are exactly 0 apart.
+        return torch.cdist(x, y, p=order, compute_mode="donot_use_mm_for_euclid_dist")
     if metric == "minkowski":
         return cdist(x, y, "minkowski", p=order)
     return cdist(x, y, metric)

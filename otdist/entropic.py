@@ -38,7 +38,7 @@ from . import api
 from ._backend import array_out, compute_dtype, is_torch, numpy_output_dtype, output_dtype, scalar_out, torch_reference
 from ._results import TransportResult
 from .cost import DEFAULT_MAX_SIZE, Metric, ground_cost
-from .exceptions import ConvergenceError, ConvergenceWarning, InputError, InputTypeError
+from .exceptions import ConvergenceError, ConvergenceWarning, InputError
 
 #: Default epsilon when none is given: this fraction of the cost spread max C - min C.
 DEFAULT_RELATIVE_EPSILON = 0.01
@@ -146,8 +146,7 @@ def _options(inputs: _Inputs, p, epsilon, relative, metric, scaling, tol, max_it
     from .solvers import sinkhorn_geomloss as gl
 
     p = V.check_order(p)
-    if not isinstance(relative, (bool, np.bool_)):
-        raise InputTypeError(f"relative must be True or False; got {relative!r} ({type(relative).__name__}).")
+    relative = V.check_flag(relative, "relative")
     if epsilon is None:
         epsilon, relative = DEFAULT_RELATIVE_EPSILON, True
     epsilon = V.check_positive(epsilon, "epsilon")
