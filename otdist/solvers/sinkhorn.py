@@ -8,15 +8,19 @@ Solves  OT_eps(a, b) = min_P <P, C> + eps KL(P || a (x) b)  through its dual
 epsilon-scaling starts at the scale of the cost and multiplies epsilon by ``scaling`` at each
 stage, warm-starting the potentials. Each stage runs cheap matrix-vector Sinkhorn iterations on
 the stabilised kernel exp((f_i + g_j - C_ij)/eps), with over-relaxed updates tuned to the observed
-rate, absorbing the scalings into (f, g) before they can overflow (and falling back to an exact
-log-sum-exp step ``g <- T_a(f)``, ``f <- T_b(g)`` if a kernel row underflows); the last stage runs
-until the L1 marginal error is below ``tol``.  A float64 problem runs its early iterations on a
-float32 kernel.  The returned pair satisfies f = T_b(g) to rounding.  All tensors carry a leading
-batch dimension B.
+rate, absorbing the scalings into (f, g) before they can overflow, and taking an exact log-sum-exp
+step ``g <- T_a(f)``, ``f <- T_b(g)`` when a kernel row underflows.  A float64 problem runs its
+early iterations on a float32 kernel.  If the warm start of the last stage converges slowly, the
+last epsilon is also tried from zero potentials (no scaling) and the faster of the two goes on.
+
+The run stops on the L1 marginal error of the plan it returns: for the pair g, f = T_b(g), whose
+row marginals are exact, that is the column error sum_j |sum_i P_ij - b_j|.  At that pair the
+semi-dual value ``sum_i a_i T_b(g)_i + sum_j b_j g_j`` is exact to second order in the error.
+All tensors carry a leading batch dimension B.
 
 Gradients (envelope theorem): the loop runs without autograd; the returned objective is the
-semi-dual ``sum_i a_i T_b(g)_i + sum_j b_j g_j`` evaluated once with autograd on and g fixed, whose
-gradients in C, a and b are those of OT_eps at the optimum.
+semi-dual evaluated once with autograd on and g fixed, whose gradients in C, a and b are those
+of OT_eps at the optimum.
 """
 
 from __future__ import annotations
@@ -28,9 +32,11 @@ from dataclasses import dataclass
 from ..exceptions import ConvergenceWarning
 
 #: At each intermediate epsilon of the scaling schedule, iterate until the marginal error is
-#: below STAGE_TOL, or at most STAGE_ITERATIONS times.
+#: below STAGE_TOL, or at most STAGE_ITERATIONS times; the intermediate stages together use at
+#: most INTERMEDIATE_SHARE of max_iter (the rest of the schedule is skipped).
 STAGE_ITERATIONS = 50
 STAGE_TOL = 1e-2
+INTERMEDIATE_SHARE = 0.5
 #: Absorb the scalings u, v into the potentials when |log u| or |log v| exceeds this.
 ABSORB_AT = 30.0
 #: Over-relaxation of the scaling updates (Thibault, Chizat, Dossal & Papadakis, 2017; Lehmann,
@@ -38,12 +44,19 @@ ABSORB_AT = 30.0
 #: (w = 1) shrinks the error by theta per iteration, w = 2 / (1 + sqrt(1 - theta)) is locally
 #: optimal.  After each change of w, RATE_WINDOW iterations settle, then theta is estimated from
 #: the rate lam observed over the next RATE_WINDOW through Young's relation
-#: (lam + w - 1)^2 = lam w^2 theta, and w is set from it, at most MAX_OVER_RELAXATION.  Since
-#: over-relaxation is only locally convergent, a run that has not improved its best error for
-#: PROGRESS_WINDOW iterations halves w - 1 (the estimate may raise it again later).
+#: (lam + w - 1)^2 = lam w^2 theta, and w is set from it, at most MAX_OVER_RELAXATION.  Above the
+#: optimum the error oscillates with envelope (w - 1)^k, so it need not reach a new best for many
+#: iterations; since over-relaxation is only locally convergent, a run whose error has not
+#: improved its best for PROGRESS_WINDOW iterations and has grown past DIVERGENCE_RATIO times it
+#: halves w - 1 (the estimate may raise it again later).
+#: At or above the optimum the rate is w - 1 whatever theta: a rate within OVERSHOOT (2 - w) of
+#: w - 1 moves w away from 2, multiplying 2 - w by OVERSHOOT_BACKOFF.
 RATE_WINDOW = 4
-MAX_OVER_RELAXATION = 1.9
+MAX_OVER_RELAXATION = 1.99
+OVERSHOOT = 0.1
+OVERSHOOT_BACKOFF = 1.5
 PROGRESS_WINDOW = 30
+DIVERGENCE_RATIO = 10.0
 #: A float64 problem iterates on a float32 kernel until the marginal error is below this (or stops
 #: improving: the best of the last STALL_WINDOW iterations is not below STALL_RATIO times the best
 #: before them), then on a float64 kernel.
@@ -52,6 +65,16 @@ STALL_WINDOW = 20
 STALL_RATIO = 0.8
 #: ... as long as epsilon and the largest cost lie in this range (float32's spans about 1e-38 to 3e38).
 FLOAT32_RANGE = (1e-30, 1e30)
+#: The last stage, warm-started, that has not converged after TRIAL_ITERATIONS is raced against
+#: TRIAL_ITERATIONS from zero potentials (no scaling); the run whose observed rate predicts fewer
+#: remaining iterations goes on.
+TRIAL_ITERATIONS = 50
+#: The error an over-relaxed iteration observes is not that of the pair it would return: the
+#: returned pair's error is also computed (two matrix-vector products) every CERTIFY_EVERY iterations.
+CERTIFY_EVERY = 16
+#: Largest max|C| / eps the solver iterates at: (f_i + g_j - C_ij) / eps must stay finite in
+#: float64 (largest about 1.8e308) with |f|, |g| up to a few max|C|.
+MAX_COST_OVER_EPSILON = 1e300
 
 
 @dataclass(frozen=True)
@@ -61,7 +84,7 @@ class Potentials:
     epsilon: float
     n_iter: int
     converged: bool
-    marginal_error: object  # (B,)
+    marginal_error: object  # (B,): L1 marginal error of the plan of (f, g)
     #: sum_j P_ij C_ij / a_i for the returned pair, from the final pass (None when not computed).
     row_cost: object = None
 
@@ -112,7 +135,7 @@ def epsilon_schedule(eps: float, start: float, scaling: float) -> list[float]:
     """Geometric schedule from ``start`` down to ``eps`` (inclusive), ratio ``scaling``."""
     if scaling <= 0 or start <= eps:
         return [eps]
-    stages = int(math.ceil(math.log(start / eps) / math.log(1.0 / scaling)))
+    stages = int(math.ceil((math.log(start) - math.log(eps)) / -math.log(scaling)))
     return [start * scaling**k for k in range(stages)] + [eps]
 
 
@@ -138,6 +161,10 @@ def tuned_over_relaxation(omega: float, earlier: float, latest: float) -> float:
     if not 0.0 < latest < earlier:
         return omega
     rate = (latest / earlier) ** (1.0 / RATE_WINDOW)
+    if rate == 0.0:
+        return omega
+    if omega > 1.0 and rate <= omega - 1.0 + OVERSHOOT * (2.0 - omega):
+        return 2.0 - (2.0 - omega) * OVERSHOOT_BACKOFF
     theta = min((rate + omega - 1.0) ** 2 / (rate * omega**2), 1.0)
     return min(2.0 / (1.0 + math.sqrt(1.0 - theta)), MAX_OVER_RELAXATION)
 
@@ -159,7 +186,7 @@ class _OverRelaxation:
             self.best, self.best_at = error, len(history)
         if not self.tune:
             return self.omega
-        if len(history) - self.best_at >= PROGRESS_WINDOW:
+        if len(history) - self.best_at >= PROGRESS_WINDOW and error > DIVERGENCE_RATIO * self.best:
             self._change(1.0 + (self.omega - 1.0) / 2.0)
             self.best_at = len(history)
         elif self.since >= 2 * RATE_WINDOW:
@@ -174,79 +201,216 @@ class _OverRelaxation:
         history = self.history
         return len(history) > STALL_WINDOW and min(history[-STALL_WINDOW:]) > STALL_RATIO * min(history[:-STALL_WINDOW])
 
+    def remaining(self, tol: float) -> float:
+        """Iterations to reach ``tol`` at the rate of the best error over the second half of the run."""
+        history = self.history
+        window = len(history) // 2
+        if window < RATE_WINDOW:
+            return math.inf
+        earlier, latest = min(history[:-window]), min(history[-window:])
+        if latest <= tol:
+            return 0.0
+        if not 0.0 < latest < earlier:
+            return math.inf
+        return window * math.log(latest / tol) / math.log(earlier / latest)
 
-def _scaling_iterations(cost, a, b, f, g, eps, tol, budget, K, symmetric=False, until_stalled=False, omega=1.0):
-    """Sinkhorn in scaling form on the stabilised kernel K_ij = exp((f_i + g_j - C_ij)/eps).
 
-    The plan is P = diag(a u) K diag(b v): each iteration is two matrix-vector products instead of
-    two log-sum-exp passes.  u and v are absorbed into f and g (and K rebuilt) whenever
-    |log u| or |log v| exceeds ABSORB_AT, so K never overflows (Schmitzer's stabilisation).
-    ``K`` is a preallocated (B, n, m) buffer, of the dtype the iterations run in (``cost`` has the
-    same dtype; the potentials f, g keep theirs).  Returns (f, g, u, v, iterations, marginal error,
-    over-relaxation) with K left holding the kernel of (f, g): the potentials of the plan are
-    f + eps log u and g + eps log v.  ``omega`` is the initial over-relaxation (tuned as it goes).
+class _Problem:
+    """Cost, weights and the one (B, n, m) kernel buffer all runs of a solve share.
 
-    ``symmetric=True`` (a = b, C symmetric: the OT_eps(a, a) terms of the divergence) uses the
-    averaged update f <- (f + T(f)) / 2, i.e. u <- sqrt(u / K(a u)): one product per iteration and
-    no oscillation between f and g.  ``until_stalled=True`` also stops when the error has stopped
-    improving (a low-precision kernel has reached its rounding floor; see STALL_WINDOW).
+    A float32 run keeps a float32 copy of the cost and its float32 kernel as the two halves of the
+    float64 buffer (no memory added); a float64 run overwrites them.
     """
-    import torch
 
-    a, b = a.to(K.dtype), b.to(K.dtype)
-    _fill_kernel(K, f, g, cost, eps)
-    u, v = torch.ones_like(a), torch.ones_like(b)
-    error = torch.full(a.shape[:1], math.inf, dtype=a.dtype, device=a.device)
-    it, relax = 0, _OverRelaxation(omega, tune=not symmetric)
-    while it < budget:
-        if symmetric:
+    def __init__(self, cost, a, b, symmetric: bool):
+        import torch
+
+        self.cost, self.a, self.b, self.symmetric = cost, a, b, symmetric
+        self.log_a, self.log_b = safe_log(a), safe_log(b)
+        self.scale = float(cost.abs().amax()) if cost.numel() else 0.0
+        self.kernel = torch.empty(cost.shape, dtype=cost.dtype, device=cost.device)  # contiguous, for the halves
+        self._low_cost = False  # the buffer holds the float32 copy of the cost
+
+    def float32_allowed(self, eps: float) -> bool:
+        import torch
+
+        low, high = FLOAT32_RANGE
+        return self.cost.dtype == torch.float64 and low <= eps and self.scale <= high
+
+    def views(self, low: bool):
+        """(cost, kernel buffer) of a float32 run (``low``) or a run in the cost's own dtype."""
+        import torch
+
+        if not low:
+            self._low_cost = False
+            return self.cost, self.kernel
+        halves = self.kernel.view(-1).view(torch.float32).view(2, *self.cost.shape)
+        if not self._low_cost:
+            halves[0].copy_(self.cost)
+            self._low_cost = True
+        return halves[0], halves[1]
+
+    def representable(self, eps: float) -> bool:
+        return math.isfinite(1.0 / eps) and self.scale <= MAX_COST_OVER_EPSILON * eps
+
+
+class _Run:
+    """Scaling-form Sinkhorn at one epsilon from potentials (f, g).
+
+    The plan is P = diag(a u) K diag(b v) with K_ij = exp((f_i + g_j - C_ij)/eps): each iteration
+    is two matrix-vector products instead of two log-sum-exp passes.  u and v are absorbed into
+    f and g (and K rebuilt) whenever |log u| or |log v| exceeds ABSORB_AT (Schmitzer's
+    stabilisation); if a kernel row underflows, one exact log-domain step replaces the iteration.
+    ``symmetric`` (a = b, C symmetric) uses the averaged update u <- sqrt(u / K(a u)): one product
+    per iteration and no oscillation between f and g.  The error each iteration observes is the
+    column error of the pair (u, v) before v's update (exact rows when w = 1); a run stops only
+    on the error of the returned pair, recomputed by ``certify``.
+    """
+
+    def __init__(self, problem: _Problem, f, g, eps: float, omega: float):
+        self.problem, self.f, self.g, self.eps = problem, f, g, eps
+        self.relax = _OverRelaxation(omega, tune=not problem.symmetric)
+        self.low = problem.float32_allowed(eps)
+        self.iterations, self.final = 0, None
+        self._build()
+
+    def _build(self) -> None:
+        import torch
+
+        self.cost, self.kernel = self.problem.views(self.low)
+        dtype = self.kernel.dtype
+        self.a, self.b = self.problem.a.to(dtype), self.problem.b.to(dtype)
+        _fill_kernel(self.kernel, self.f, self.g, self.cost, self.eps)
+        self.u, self.v = torch.ones_like(self.a), torch.ones_like(self.b)
+
+    def potentials(self):
+        """The potentials f + eps log u, g + eps log v, in the potentials' dtype."""
+        eps = self.eps
+        return self.f + eps * self.u.log().to(self.f.dtype), self.g + eps * self.v.log().to(self.g.dtype)
+
+    def restore(self) -> None:
+        """Rebuild the kernel after another run used the buffer."""
+        self.f, self.g = self.potentials()
+        self._build()
+
+    def step(self) -> float:
+        """One iteration; returns the largest error over the batch that it observed."""
+        import torch
+
+        K, a, b, u, v, omega = self.kernel, self.a, self.b, self.u, self.v, self.relax.omega
+        if self.problem.symmetric:
             Ku = torch.matmul(K, (a * u)[:, :, None])[:, :, 0]
             error = (a * (u * Ku - 1.0).abs()).sum(dim=1)
-            u = v = torch.where(a > 0, (u / Ku).sqrt(), 1.0)
+            new_u = new_v = torch.where(a > 0, (u / Ku).sqrt(), 1.0)
         else:
             Kv = torch.matmul(K, (b * v)[:, :, None])[:, :, 0]
-            u = torch.where(a > 0, _relax(u, 1.0 / Kv, omega), 1.0)
-            KTu = torch.matmul((a * u)[:, None, :], K)[:, 0, :]
+            new_u = torch.where(a > 0, _relax(u, 1.0 / Kv, omega), 1.0)
+            KTu = torch.matmul((a * new_u)[:, None, :], K)[:, 0, :]
             error = (b * (v * KTu - 1.0).abs()).sum(dim=1)
-            v = torch.where(b > 0, _relax(v, 1.0 / KTu, omega), 1.0)
-        it += 1
+            new_v = torch.where(b > 0, _relax(v, 1.0 / KTu, omega), 1.0)
+        self.iterations += 1
         worst = float(error.max())
-        omega = relax.observe(worst)
-        if worst <= tol or (until_stalled and relax.stalled()):
-            break
-        log_u, log_v = u.log(), v.log()
+        worst = worst if math.isfinite(worst) else math.inf
+        self.relax.observe(worst)
+        log_u, log_v = new_u.log(), new_v.log()
         if not (bool(torch.isfinite(log_u).all()) and bool(torch.isfinite(log_v).all())):
-            # A kernel row underflowed: fall back to one exact log-domain step and rebuild.
-            g = t_a(f, safe_log(a).to(f.dtype), cost.to(f.dtype), eps)
-            f = t_b(g, safe_log(b).to(g.dtype), cost.to(g.dtype), eps)
+            self._exact_step()
         elif float(log_u.abs().max()) > ABSORB_AT or float(log_v.abs().max()) > ABSORB_AT:
-            f, g = _absorb(f, g, u, v, eps)
+            self.u, self.v = new_u, new_v
+            self.restore()
         else:
-            continue
-        _fill_kernel(K, f, g, cost, eps)
-        u, v = torch.ones_like(a), torch.ones_like(b)
-    return f, g, u, v, it, error.to(f.dtype), omega
+            self.u, self.v = new_u, new_v
+        return worst
+
+    def _exact_step(self) -> None:
+        """A kernel row underflowed: g <- T_a(f), f <- T_b(g) by log-sum-exp over C, then rebuild."""
+        p, eps = self.problem, self.eps
+        f, _ = self.potentials()
+        self.g = t_a(f, p.log_a.to(f.dtype), p.cost, eps)
+        self.f = t_b(self.g, p.log_b.to(f.dtype), p.cost, eps)
+        self._build()
+
+    def to_double(self) -> None:
+        if self.low:
+            self.f, self.g = self.potentials()
+            self.low = False
+            self._build()
+
+    def certify(self):
+        """The returned pair g' = g + eps log v, f' = T_b(g') and its column error (B,), from K."""
+        import torch
+
+        self.to_double()
+        eps, a, b, K = self.eps, self.a, self.b, self.kernel
+        g = self.g + eps * self.v.log()
+        bv = (b * self.v)[:, :, None]
+        mass = torch.matmul(K, bv)[:, :, 0]
+        if not bool((mass > 0).all() and torch.isfinite(mass).all()):
+            f, g, error, row_cost = _semi_dual_pair(g, self.cost, a, b, eps)
+            self.final = (f, g, error, None, row_cost)
+            return error
+        columns = bv[:, :, 0] * torch.matmul((a / mass)[:, None, :], K)[:, 0, :]
+        error = (columns - b).abs().sum(dim=1)
+        self.final = (self.f - eps * mass.log(), g, error, mass, None)
+        return error
+
+    def advance(self, tol: float, limit: int, certify: bool = True) -> bool:
+        """Iterate until the returned pair's error is below ``tol`` (with ``certify``; otherwise the
+        observed error) or the run has made ``limit`` iterations.  True when below ``tol``."""
+        target = tol
+        while self.iterations < limit:
+            worst = self.step()
+            if self.low and (worst <= max(tol, MIXED_PRECISION_TOL) or self.relax.stalled()):
+                if worst <= tol and not certify:
+                    return True
+                self.to_double()
+            elif worst <= target or (certify and not self.low and self.iterations % CERTIFY_EVERY == 0):
+                if not certify:
+                    return True
+                certified = float(self.certify().max())
+                if certified <= tol:
+                    return True
+                if worst <= target:
+                    target *= tol / certified if math.isfinite(certified) else 0.5
+        return False
+
+    def row_cost(self):
+        """sum_j P_ij C_ij / a_i of the certified pair (overwrites the kernel)."""
+        import torch
+
+        f, g, error, mass, row_cost = self.final
+        if self.problem.symmetric or mass is None:
+            return None if self.problem.symmetric else row_cost
+        bv = (self.b * self.v)[:, :, None]
+        return torch.matmul(self.kernel.mul_(self.cost), bv)[:, :, 0] / mass
 
 
-def _absorb(f, g, u, v, eps):
-    """The potentials f + eps log u, g + eps log v, in the potentials' dtype."""
-    return f + eps * u.log().to(f.dtype), g + eps * v.log().to(g.dtype)
+def _semi_dual_pair(g, cost, a, b, eps):
+    """f = T_b(g) and the column error of its plan by log-sum-exp over C (a row underflowed in K).
 
-
-def _low_precision(cost, buffer, eps: float, scale: float):
-    """float32 copies of the cost and a float32 kernel, both views into the float64 ``buffer``.
-
-    None when the problem is not float64 (it already runs in the cheaper precision), or when
-    epsilon or the cost's scale lie outside FLOAT32_RANGE (1 / eps or C would overflow or underflow).
+    The plan's rows are a_i softmax_j((g_j - C_ij)/eps + log b_j): finite whatever the rounding of
+    the exponent, which at tiny eps can exceed 1 and make exp((f_i + g_j - C_ij)/eps) meaningless.
     """
     import torch
 
-    low, high = FLOAT32_RANGE
-    if cost.dtype != torch.float64 or not (low <= eps and scale <= high):
-        return None
-    halves = buffer.view(-1).view(torch.float32).view(2, *cost.shape)
-    halves[0].copy_(cost)
-    return halves[0], halves[1]
+    z = exponent(cost, torch.zeros_like(cost[:, :, 0]), g + eps * safe_log(b), eps)
+    top = z.amax(dim=2, keepdim=True).clamp_min(torch.finfo(z.dtype).min)
+    weights = z.sub_(top).exp_()
+    total = weights.sum(dim=2)
+    columns = torch.matmul((a / total)[:, None, :], weights)[:, 0, :]
+    batch, n, m = cost.shape
+    dots = torch.bmm(weights.reshape(batch * n, 1, m), cost.reshape(batch * n, m, 1)).reshape(batch, n)
+    return -eps * (total.log() + top[:, :, 0]), g, (columns - b).abs().sum(dim=1), dots / total
+
+
+def plan_error(cost, a, b, f, g, eps):
+    """L1 marginal error sum_i |P 1 - a|_i + sum_j |P^T 1 - b|_j of P = a b exp((f + g - C)/eps), by log-sum-exp."""
+    import torch
+
+    log_plan = (f[:, :, None] + g[:, None, :] - cost) / eps + safe_log(a)[:, :, None] + safe_log(b)[:, None, :]
+    log_plan = torch.nan_to_num(log_plan, nan=-math.inf)
+    rows, columns = torch.logsumexp(log_plan, dim=2).exp(), torch.logsumexp(log_plan, dim=1).exp()
+    return (rows - a).abs().sum(dim=1) + (columns - b).abs().sum(dim=1)
 
 
 def solve(cost, a, b, eps: float, *, scaling: float, eps_start: float, tol: float, max_iter: int,
@@ -254,87 +418,71 @@ def solve(cost, a, b, eps: float, *, scaling: float, eps_start: float, tol: floa
     """Log-stabilised Sinkhorn with epsilon-scaling on batched (B, n, m) costs; no autograd inside.
 
     ``eps_start`` is the first epsilon of the schedule (the largest cost).  ``symmetric=True``
-    promises a = b and a symmetric cost (OT_eps(a, a)).  A float64 problem runs
-    its early iterations (the intermediate epsilons, and the last one until the marginal error is
-    below MIXED_PRECISION_TOL) on a float32 kernel, half the memory traffic per iteration; the last
-    iterations, the reported error and the returned potentials are float64.
+    promises a = b and a symmetric cost (OT_eps(a, a)).  Never warns or raises on non-convergence:
+    ``converged``, ``marginal_error`` (the L1 marginal error of the plan of the returned (f, g),
+    whose rows are exact: f = T_b(g)) and ``n_iter <= max_iter`` let the caller decide.  A
+    float64 problem runs its early iterations on a float32 kernel, half the memory traffic per
+    iteration; the last iterations, the reported error and the returned potentials are float64.
     """
     import torch
 
     with torch.no_grad():
-        cost = cost.detach()
-        a, b = a.detach(), b.detach()
-        log_b = safe_log(b)
-        f, g = torch.zeros_like(a), torch.zeros_like(b)
-        n_iter = 0
+        problem = _Problem(cost.detach(), a.detach(), b.detach(), symmetric)
+        f, g = torch.zeros_like(problem.a), torch.zeros_like(problem.b)
+        if not problem.representable(eps):
+            error = plan_error(problem.cost, problem.a, problem.b, f, g, eps)
+            return Potentials(f, g, eps, 0, bool((error <= tol).all()), error)
         schedule = epsilon_schedule(eps, eps_start, scaling)
-        kernel = torch.empty(cost.shape, dtype=cost.dtype, device=cost.device)  # contiguous: split by _low_precision
-        low = _low_precision(cost, kernel, eps, eps_start)
-        u, v, run_eps, omega = torch.ones_like(a), torch.ones_like(b), eps, 1.0
-        for k, stage_eps in enumerate(schedule):
-            last = k == len(schedule) - 1
-            budget = max(max_iter - n_iter, 1) if last else min(STAGE_ITERATIONS, max(max_iter - n_iter, 1))
-            stage_tol = tol if last else max(tol, STAGE_TOL)
-            runs = [] if low is None else [(*low, max(stage_tol, MIXED_PRECISION_TOL), True)]
-            if low is None or last:
-                runs.append((cost, kernel, stage_tol, False))
-            for run_cost, run_kernel, run_tol, until_stalled in runs:
-                f, g = _absorb(f, g, u, v, run_eps)
-                f, g, u, v, iters, error, omega = _scaling_iterations(
-                    run_cost, a, b, f, g, stage_eps, run_tol, budget, run_kernel, symmetric, until_stalled, omega)
-                n_iter, budget, run_eps = n_iter + iters, max(budget - iters, 1), stage_eps
-        # Exact row marginals for the returned pair: f = T_b(g), from the kernel already in memory.
-        f, g, row_cost = _final_pass(kernel, f, g, v, b, log_b, cost, eps, with_row_cost=not symmetric)
-        del kernel
-        if symmetric:
-            g = f
-        converged = bool((error <= tol).all())
-    if not converged:
-        warn_unconverged(max_iter, error, tol, eps, stacklevel=5)
-    return Potentials(f, g, eps, n_iter, converged, error, row_cost)
+        n_iter, omega, share = 0, 1.0, int(INTERMEDIATE_SHARE * max_iter)
+        for stage_eps in schedule[:-1]:
+            if n_iter >= share:
+                break
+            run = _Run(problem, f, g, stage_eps, omega)
+            run.advance(max(tol, STAGE_TOL), min(STAGE_ITERATIONS, share - n_iter), certify=False)
+            (f, g), omega, n_iter = run.potentials(), run.relax.omega, n_iter + run.iterations
+        run, spent = _last_stage(problem, f, g, eps, omega, tol, max_iter - n_iter, warm=n_iter > 0)
+        f, g, error = run.final[:3]
+        row_cost = run.row_cost()
+    return Potentials(f, g, eps, n_iter + spent + run.iterations, bool((error <= tol).all()), error, row_cost)
 
 
-def _final_pass(K, f, g, v, b, log_b, cost, eps, with_row_cost: bool):
-    """g' = g + eps log v, f' = T_b(g') and the plan's row costs sum_j P_ij C_ij / a_i (no autograd).
+def _last_stage(problem: _Problem, f, g, eps: float, omega: float, tol: float, budget: int, warm: bool):
+    """The last epsilon, warm-started from (f, g) and, if that is slow, raced against a cold start.
 
-    K holds exp((f_i + g_j - C_ij)/eps) (the row scaling u is not needed: f' replaces it), so
-    T_b(g')_i = f_i - eps log (K (b v))_i and the plan's rows are K_ij (b v)_j / (K (b v))_i.  ``K`` is
-    overwritten.  If a row of K underflowed to zero, T_b(g') is computed by log-sum-exp over C instead.
+    After TRIAL_ITERATIONS of each, the run whose observed rate predicts fewer remaining iterations
+    goes on; each time its iterations double, the predictions are compared again (a warm start can
+    turn sublinear, and the cold start's prediction then wins).  Returns the run that finished,
+    its ``final`` pair certified, and the iterations of the other.
     """
     import torch
 
-    g = g + eps * v.log()
-    bv = (b * v)[:, :, None]
-    mass = torch.matmul(K, bv)[:, :, 0]
-    if not bool((mass > 0).all() and torch.isfinite(mass).all()):
-        f, row_cost = _final_pass_lse(g, log_b, cost, eps, with_row_cost)
-        return f, g, row_cost
-    f = f - eps * mass.log()
-    if not with_row_cost:
-        return f, g, None
-    return f, g, torch.matmul(K.mul_(cost), bv)[:, :, 0] / mass
-
-
-def _final_pass_lse(g, log_b, cost, eps, with_row_cost: bool):
-    """f = T_b(g) and the plan's row costs sum_j P_ij C_ij / a_i in one log-sum-exp pass over C.
-
-    With E_ij = exp((g_j + eps log b_j - C_ij) / eps - max_j), the plan's rows are a_i E_ij / sum_j E_ij.
-    """
-    import torch
-
-    batch, n, m = cost.shape
-    z = exponent(cost, torch.zeros_like(cost[:, :, 0]), g + eps * log_b, eps)
-    top = z.amax(dim=2, keepdim=True).clamp_min(torch.finfo(z.dtype).min)
-    weights = z.sub_(top).exp_()
-    total = weights.sum(dim=2)
-    f = -eps * (total.log() + top[:, :, 0])
-    if not with_row_cost:
-        return f, None
-    dots = torch.bmm(weights.reshape(batch * n, 1, m), cost.reshape(batch * n, m, 1)).reshape(batch, n)
-    return f, dots / total
+    budget = max(budget, 1)
+    run = _Run(problem, f, g, eps, omega)
+    if run.advance(tol, min(budget, TRIAL_ITERATIONS) if warm else budget):
+        return run, 0
+    if not warm or budget <= run.iterations:
+        run.certify()
+        return run, 0
+    other = _Run(problem, torch.zeros_like(f), torch.zeros_like(g), eps, 1.0)
+    if other.advance(tol, min(TRIAL_ITERATIONS, budget - run.iterations)):
+        return other, run.iterations
+    current = other  # the run whose kernel the buffer holds
+    while True:
+        if other.relax.remaining(tol) < run.relax.remaining(tol):
+            run, other = other, run
+        if run is not current:
+            run.restore()
+            current = run
+        left = budget - other.iterations
+        if run.advance(tol, min(left, 2 * run.iterations)):
+            return run, other.iterations
+        if run.iterations >= left:
+            run.certify()
+            return run, other.iterations
 
 
 def warn_unconverged(max_iter: int, error, tol: float, eps: float, stacklevel: int) -> None:
+    """ConvergenceWarning for a solve that stopped at ``max_iter`` above ``tol`` (for callers that warn)."""
     warnings.warn(
         f"Sinkhorn stopped at max_iter={max_iter} with marginal error {float(error.max()):.3g} > tol={tol:g} "
         f"(epsilon={eps:.3g}); raise max_iter, increase epsilon or loosen tol.",
