@@ -155,8 +155,8 @@ def tuned_over_relaxation(omega: float, earlier: float, latest: float) -> float:
 
     >>> round(tuned_over_relaxation(1.0, 1.0, 0.75 ** RATE_WINDOW), 3)  # plain rate 0.75
     1.333
-    >>> round(tuned_over_relaxation(1.333, 1.0, 0.333 ** RATE_WINDOW), 3)  # the rate 1.333 gives there
-    1.333
+    >>> round(tuned_over_relaxation(1.9, 1.0, 0.9 ** RATE_WINDOW), 3)  # rate w - 1: at or above the optimum
+    1.85
     """
     if not 0.0 < latest < earlier:
         return omega
