@@ -23,8 +23,8 @@ USAGE_ERROR = 2
 INTERRUPTED = 130
 #: Samples per side of the Gaussian comparison printed by ``otdist demo``.
 DEMO_SAMPLES = 1000
-#: Metrics of ``compare`` whose function takes ``progress`` (the others show the bar over metrics).
-PROGRESS_METRICS = ("neural",)
+#: Metrics of ``compare`` whose solver takes ``progress`` (its own bar, under the bar over metrics).
+PROGRESS_METRICS = ("sliced", "neural")
 
 
 class UsageError(Exception):

@@ -186,7 +186,8 @@ def test_progress_is_passed_through_to_compare(tmp_path, monkeypatch, capsys):
     calls = []
     monkeypatch.setattr(otdist, "compare", lambda x, y, **kw: calls.append(kw) or "table")
     np.save(tmp_path / "x.npy", np.zeros(10))
-    main(["compare", str(tmp_path / "x.npy"), str(tmp_path / "x.npy"), "--metrics", "w1,neural"])
-    main(["compare", str(tmp_path / "x.npy"), str(tmp_path / "x.npy"), "--metrics", "w1,neural", "--quiet"])
-    assert calls[0]["progress"] is True and calls[0]["options"] == {"neural": {"progress": True}}
+    main(["compare", str(tmp_path / "x.npy"), str(tmp_path / "x.npy"), "--metrics", "w1,sliced,neural"])
+    main(["compare", str(tmp_path / "x.npy"), str(tmp_path / "x.npy"), "--metrics", "w1,sliced,neural", "--quiet"])
+    assert calls[0]["progress"] is True
+    assert calls[0]["options"] == {"sliced": {"progress": True}, "neural": {"progress": True}}
     assert calls[1]["progress"] is False and not calls[1].get("options")

@@ -32,7 +32,7 @@ TINY_NEURAL = {"steps": 10, "n_folds": 2, "batch_size": 16, "progress": False}
 
 def _wgan(tmp_path):
     """Train, sample, load the checkpoint, resume: every WGAN entry point on one tiny run."""
-    config = wgan.Config(data="8gaussians", steps=2, batch_size=32, eval_every=2, out=str(tmp_path / "run"),
+    config = wgan.Config(data="8gaussians", steps=2, batch_size=32, eval_every=2, eval_samples=200, out=str(tmp_path / "run"),
                          progress=False)
     run = wgan.train(config)
     run.sample(5, seed=3)
@@ -44,7 +44,7 @@ def _kr_plot(tmp_path):
     from matplotlib.figure import Figure
 
     result = neural.estimate(X, Y, **TINY_NEURAL)
-    result.plot(ax=Figure().add_subplot(1, 1, 1))
+    result.plot_history(ax=Figure().add_subplot(1, 1, 1))
 
 
 def _experiment(name, **small):
@@ -83,7 +83,7 @@ CALLS = {
     "compare-every-metric": lambda _: otdist.compare(X, Y, metrics=METRICS, options={"neural": TINY_NEURAL}),
     "neural.estimate": lambda _: neural.estimate(X, Y, **TINY_NEURAL),
     "neural.KRDualEstimator": lambda _: neural.KRDualEstimator(**TINY_NEURAL).fit(X, Y),
-    "neural.KRResult.plot": _kr_plot,
+    "neural.KRResult.plot_history": _kr_plot,
     "neural.gradient_penalty": lambda _: neural.gradient_penalty(torch.nn.Linear(2, 1), torch.ones(4, 2), torch.zeros(4, 2)),
     "wgan.load": lambda _: wgan.load("8gaussians", seed=1),
     "wgan.evaluate": lambda _: wgan.evaluate(wgan.load("8gaussians").test[:200], wgan.load("8gaussians")),

@@ -21,9 +21,16 @@ DEFAULT_N = 2000
 PARTS = 5
 
 
-def _with_error(function, x, y, seed):
-    se, _ = estimators.standard_error(function, x, y, "split", PARTS, seed)
-    return function(x, y), se
+def _w1_with_error(x, y, seed):
+    se, _ = estimators.standard_error(lambda xs, ys, _: api.wasserstein(xs[:, 0], ys[:, 0]), x, y, "split", PARTS, seed)
+    return api.wasserstein(x[:, 0], y[:, 0]), se
+
+
+def _divergence_with_error(divergence: str, method: str, **options):
+    def estimate(x, y, seed):
+        result = estimators.estimate(x, y, divergence, method, se="split", n_resamples=PARTS, seed=seed, **options)
+        return result.value, result.standard_error
+    return estimate
 
 
 def run(mus=DEFAULT_MUS, n: int = DEFAULT_N, seed: int = 0, progress: bool = True) -> ExperimentResult:
@@ -31,10 +38,10 @@ def run(mus=DEFAULT_MUS, n: int = DEFAULT_N, seed: int = 0, progress: bool = Tru
     mus = np.asarray(mus, dtype=float)
     rng = np.random.default_rng(seed)
     estimates = {
-        "w1": lambda x, y: api.wasserstein(x[:, 0], y[:, 0]),
-        "kl": lambda x, y: api.kl(x, y, method="knn"),
-        "js": lambda x, y: api.js(x, y, method="knn"),
-        "js_classifier": lambda x, y: api.js(x, y, method="classifier", seed=seed),
+        "w1": _w1_with_error,
+        "kl": _divergence_with_error("kl", "knn"),
+        "js": _divergence_with_error("js", "knn"),
+        "js_classifier": _divergence_with_error("js", "classifier"),
     }
     columns = {"mu": mus, "w1_true": np.abs(mus), "kl_true": mus**2 / 2,
                "js_true": np.array([js_gaussian_shift(mu) for mu in mus])}
@@ -43,7 +50,7 @@ def run(mus=DEFAULT_MUS, n: int = DEFAULT_N, seed: int = 0, progress: bool = Tru
     for mu in tqdm(mus, desc="gaussian-shift", disable=not progress, leave=False):
         x, y = rng.normal(size=(n, 1)), rng.normal(loc=mu, size=(n, 1))
         for name, function in estimates.items():
-            value, se = _with_error(function, x, y, seed)
+            value, se = function(x, y, seed)
             values[name].append(value)
             errors[name].append(se)
     for name in estimates:

@@ -20,12 +20,10 @@ from) is swapped in only while a training step runs.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import dataclasses
 import json
 import math
-import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +43,7 @@ from . import checkpoint as C
 from . import metrics as M
 from .data import DATASETS, Dataset, load
 from .models import IMAGES, POINTS, Generator, build
+from .runtime import InterruptFlag, PrivateRNG, evaluating
 
 #: Default generator steps per dataset (8 Gaussians: about 3 CPU minutes with the gp critic).
 DEFAULT_STEPS = {"8gaussians": 12000, "25gaussians": 12000, "swissroll": 8000, "digits": 6000, "flags": 2000}
@@ -134,80 +133,12 @@ class Run:
         return C.sample(self.generator, n, self.shape, seed=seed)
 
 
-class _Interrupt:
-    """Turns SIGINT/SIGTERM into a flag checked between steps (main thread only)."""
-
-    def __init__(self):
-        self.requested = False
-        self._previous: dict[int, Any] = {}
-
-    def __enter__(self):
-        try:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._previous[sig] = signal.signal(sig, self._handle)
-        except ValueError:  # not in the main thread: no handlers
-            self._previous.clear()
-        return self
-
-    def _handle(self, signum, frame):
-        self.requested = True
-
-    def __exit__(self, *exc):
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-
-
 class TrainingInterrupted(KeyboardInterrupt):
     """Raised after Ctrl-C/SIGTERM once the checkpoint is saved; ``run`` holds the state."""
 
     def __init__(self, run: Run):
         super().__init__(f"interrupted at step {run.step}; checkpoint saved to {run.files.get('checkpoint')}")
         self.run = run
-
-
-class _PrivateRNG:
-    """The run's own torch RNG state, swapped into the global generator only inside ``with``.
-
-    The gradient penalty draws its interpolation weights from torch's global generator; entering
-    swaps the run's state in (CPU, and the CUDA device's when training there), leaving swaps the
-    caller's state back, so a run neither changes nor depends on the caller's RNG.
-    """
-
-    def __init__(self, cpu_state: torch.Tensor, device: torch.device, seed: int):
-        self.cpu_state = cpu_state
-        self.cuda = device if device.type == "cuda" else None
-        self.cuda_state = torch.Generator(device=device).manual_seed(seed).get_state() if self.cuda else None
-        self._saved: tuple[torch.Tensor, torch.Tensor | None] | None = None
-
-    def __enter__(self):
-        saved_cuda = torch.cuda.get_rng_state(self.cuda) if self.cuda else None
-        self._saved = (torch.get_rng_state(), saved_cuda)
-        torch.set_rng_state(self.cpu_state)
-        if self.cuda:
-            torch.cuda.set_rng_state(self.cuda_state, self.cuda)
-        return self
-
-    def __exit__(self, *exc):
-        saved_cpu, saved_cuda = self._saved
-        self.cpu_state = torch.get_rng_state()
-        torch.set_rng_state(saved_cpu)
-        if self.cuda:
-            self.cuda_state = torch.cuda.get_rng_state(self.cuda)
-            torch.cuda.set_rng_state(saved_cuda, self.cuda)
-
-
-@contextlib.contextmanager
-def _evaluating(*modules: torch.nn.Module):
-    """Eval mode and no gradients (spectral normalisation's power iteration runs only in train mode)."""
-    modes = [m.training for m in modules]
-    try:
-        for m in modules:
-            m.eval()
-        with torch.no_grad():
-            yield
-    finally:
-        for m, mode in zip(modules, modes):
-            m.train(mode)
 
 
 def _optimisers(config: Config, generator, critic):
@@ -228,7 +159,7 @@ class _Trainer:
         with torch.random.fork_rng(devices=[]):  # initialisation draws from the global generator
             torch.set_rng_state(torch.Generator().manual_seed(config.seed).get_state())
             generator, critic = build(self.data.dim, self.data.is_image, config.lipschitz, self.arch)
-            self.rng = _PrivateRNG(torch.get_rng_state(), self.device, config.seed)
+            self.rng = PrivateRNG(torch.get_rng_state(), self.device, config.seed)
         self.generator, self.critic = generator.to(self.device), critic.to(self.device)
         self.g_model, self.c_model = D.wrap(self.generator), D.wrap(self.critic)
         self.c_opt, self.g_opt = _optimisers(config, self.generator, self.critic)
@@ -278,13 +209,13 @@ class _Trainer:
 
     # ---------------------------------------------------------------- evaluation
     def generate(self, n: int, seed: int) -> torch.Tensor:
-        with _evaluating(self.generator):
+        with evaluating(self.generator):
             return self.generator(self._noise(n, torch.Generator().manual_seed(seed)))
 
     def evaluate(self) -> tuple[float, float]:
         """(critic estimate on held-out real vs fresh fakes, independent distance between them)."""
         fake = self.generate(len(self.real_test), seed=10_000 + self.config.seed)
-        with _evaluating(self.critic):
+        with evaluating(self.critic):
             estimate = float(self.critic(self.real_test).mean() - self.critic(fake).mean())
         fake, real = fake.cpu().numpy(), self.real_test.cpu().numpy()
         distance = M.sliced_w1(fake, real) if self.data.is_image else M.exact_w1(fake[:M.DISTANCE_SAMPLES], real[:M.DISTANCE_SAMPLES])
@@ -378,7 +309,7 @@ def train(config: Config) -> Run:
             _write_log(files["log"], trainer.log)
 
     # Signals are caught from before the first file is written, so none is lost.
-    with _Interrupt() as interrupt:
+    with InterruptFlag() as interrupt:
         if main_rank:
             out.mkdir(parents=True, exist_ok=True)
             _io.write_text(out / "config.json", json.dumps(dataclasses.asdict(config), indent=2))

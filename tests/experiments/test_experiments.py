@@ -46,7 +46,9 @@ def test_parallel_lines_js_is_log2_and_w1_is_theta():
     np.testing.assert_allclose(c["w1_discrete"], np.abs(c["theta"]), atol=1e-9)
     np.testing.assert_allclose(c["w1_samples"], np.abs(c["theta"]), atol=0.06)
     np.testing.assert_allclose(c["js_discrete"][disjoint], LOG2, atol=1e-12)
-    np.testing.assert_allclose(c["js_knn"][disjoint], LOG2, atol=1e-3)
+    # Each point's k nearest neighbours lie on its own line; the estimator's counts (n - 1 on the own
+    # side against n) bias it by about 1/2 log(n / (n - 1)) per side.
+    np.testing.assert_allclose(c["js_knn"][disjoint], LOG2, atol=np.log(200 / 199))
     assert np.all(np.isinf(c["kl_discrete"][disjoint])) and c["kl_discrete"][~disjoint][0] == 0
 
 
