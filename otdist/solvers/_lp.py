@@ -3,7 +3,8 @@
 Every exact solver works on a *reduced* problem (:func:`reduce`): points of zero weight are
 dropped, the two weight vectors are renormalised so that their sums agree to the last bit that
 float64 can show, and the cost is shifted and scaled to the unit range [0, 1] (OT is
-shift-invariant, and HiGHS's tolerances are absolute).  Whatever the solver returns is then
+shift-invariant, and HiGHS's tolerances are absolute; the network simplex only needs a negative
+cost shifted).  Whatever the solver returns is then
 turned into a certificate on the user's problem (:func:`certify`): the plan is repaired so that
 its marginals are exact up to rounding, the potentials are c-transformed on the full cost matrix
 (so f_i + g_j <= C_ij, zero-weight points included), and the reported primal and dual values are
