@@ -1,7 +1,8 @@
 """A WGAN whose critic is the Kantorovich-Rubinstein critic of :mod:`otdist.neural` (imports torch).
 
 >>> from otdist import wgan
->>> run = wgan.train(wgan.Config(data="8gaussians", lipschitz="gp", steps=20, out="wgan-doc", progress=False))
+>>> run = wgan.train(wgan.Config(data="8gaussians", steps=20, eval_every=10, eval_samples=500, out="wgan-doc",
+...                              progress=False))
 >>> run.sample(5).shape
 (5, 2)
 """
