@@ -245,11 +245,16 @@ def check_positive(value: Any, name: str, *, integer: bool = False, allow_zero: 
     kind = "an integer" if integer else "a real number"
     ok_type = isinstance(value, numbers.Integral) if integer else isinstance(value, numbers.Real)
     if isinstance(value, bool) or not ok_type:
-        raise InputTypeError(f"{name} must be {kind}; got {value!r} ({type(value).__name__}).")
+        cast = "int(...)" if integer else "float(...)"
+        raise InputTypeError(
+            f"{name} must be {kind}; got {value!r} ({type(value).__name__}). Pass a number, converted with {cast} "
+            "if it comes from a string or an array."
+        )
     bad = value < 0 if allow_zero else value <= 0
     if bad or not math.isfinite(float(value)):
         bound = ">= 0" if allow_zero else "> 0"
-        raise InputError(f"{name} must be {kind} {bound}; got {value!r}.")
+        raise InputError(f"{name} must be {kind} {bound}; got {value!r}. "
+                         f"Pass a finite value {bound} or leave {name} at its default.")
     return int(value) if integer else float(value)
 
 

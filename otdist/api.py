@@ -10,7 +10,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import _validation as V
-from ._backend import array_out, is_torch, numpy_output_dtype, scalar_out, to_numpy, to_torch, torch_reference
+from ._backend import array_out, is_torch, numpy_output_dtype, output_dtype, scalar_out, to_numpy, to_torch, torch_reference
 from ._results import TransportResult
 from .cost import DEFAULT_MAX_SIZE, Metric, check_metric_order, ground_cost
 from .divergences.discrete import LOG2
@@ -122,8 +122,9 @@ def _sparse_plan(coupling: exact_1d.Monotone1D, problem: Problem):
         import torch
 
         indices = torch.stack([coupling.u_index, coupling.v_index])
-        return torch.sparse_coo_tensor(indices, coupling.mass, shape).coalesce()
-    plan = sp.coo_matrix((coupling.mass, (coupling.u_index, coupling.v_index)), shape=shape)
+        mass = coupling.mass.to(output_dtype(problem.like))
+        return torch.sparse_coo_tensor(indices, mass, shape, check_invariants=True).coalesce()
+    plan = sp.coo_matrix((coupling.mass.astype(problem.out_dtype), (coupling.u_index, coupling.v_index)), shape=shape)
     return plan.tocsr()
 
 
