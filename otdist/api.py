@@ -149,6 +149,8 @@ def _check_lp_options(options: dict) -> None:
     for name in ("max_iter", "max_rounds"):
         if name in options:
             options[name] = V.check_positive(options[name], name, integer=True)
+    if "progress" in options:
+        options["progress"] = V.check_flag(options["progress"], "progress")
     if "generation" in options:
         options["generation"] = V.check_flag(
             options["generation"], "generation", " (True: arc generation; False: the full LP at once)")
@@ -227,6 +229,7 @@ def _solve_sliced(problem: Problem, need_plan: bool, n_projections: int = DEFAUL
     V.reject_options(options, "sliced")
     V.check_positive(n_projections, "n_projections", integer=True)
     seed = V.check_seed(seed)
+    progress = V.check_flag(progress, "progress")
     if problem.x is None or problem.cost is not None or problem.metric != "euclidean":
         raise InputError(
             'method="sliced" projects the points themselves and uses the euclidean ground metric; '
@@ -236,7 +239,7 @@ def _solve_sliced(problem: Problem, need_plan: bool, n_projections: int = DEFAUL
     theta = sliced.directions(problem.x.shape[1], n_projections, seed)
     with _overflow_checked():
         estimate = sliced.solve(problem.x, problem.y, problem.a, problem.b, problem.p, theta, uniform=problem.uniform,
-                                progress=bool(progress))
+                                progress=progress)
     result = _result(problem, estimate.transport_cost, None, None, None, "sliced", n_iter=n_projections)
     # Delta method: se(c ** (1/p)) = se(c) * c ** (1/p - 1) / p.
     cost, se = scalar_out(result.transport_cost), estimate.standard_error
@@ -271,8 +274,8 @@ def _is_uniform(problem: Problem) -> bool:
 _SOLVERS: dict[str, Callable[..., TransportResult]] = {
     "1d": _solve_1d,
     "exact": _lp_solver("exact", network_simplex.solve, ("max_iter",), DEFAULT_MAX_SIZE),
-    "primal": _lp_solver("primal", lp_primal.solve, ("generation", "max_rounds"), LP_MAX_SIZE),
-    "dual": _lp_solver("dual", lp_dual.solve, ("generation", "max_rounds"), LP_MAX_SIZE),
+    "primal": _lp_solver("primal", lp_primal.solve, ("generation", "max_rounds", "progress"), LP_MAX_SIZE),
+    "dual": _lp_solver("dual", lp_dual.solve, ("generation", "max_rounds", "progress"), LP_MAX_SIZE),
     "sliced": _solve_sliced,
     "neural": _solve_neural,
 }
@@ -332,8 +335,8 @@ def transport(
         is then the transport cost ``<P, C>`` itself (no p-th root), and ``p`` must be left at 1.
     **options
         Solver options: ``max_size`` (memory guard on n*m), ``max_iter`` (exact),
-        ``generation`` and ``max_rounds`` (primal/dual), ``n_projections``, ``seed`` and
-        ``progress`` (sliced).
+        ``generation`` and ``max_rounds`` (primal/dual), ``n_projections`` and ``seed`` (sliced);
+        ``progress=True`` shows a progress bar (primal and dual after a second of solving, sliced).
 
     Returns
     -------

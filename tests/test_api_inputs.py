@@ -228,3 +228,17 @@ def test_sliced_progress_bar_and_blocks_do_not_change_the_value(capsys, monkeypa
     assert blocked.value == pytest.approx(whole.value, rel=1e-14)
     assert blocked.standard_error == pytest.approx(whole.standard_error, rel=1e-12)
     assert "sliced" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("method", ["primal", "dual"])
+def test_lp_progress_bar_after_its_delay(method, capsys, monkeypatch):
+    from otdist.solvers import _lp
+
+    x, y = np.random.default_rng(10).normal(size=(2, 30, 2))
+    quiet = otdist.transport(x, y, method=method)
+    monkeypatch.setattr(_lp, "PROGRESS_DELAY", 0.0)
+    shown = otdist.transport(x, y, method=method, progress=True)
+    assert "LP arc generation" in capsys.readouterr().err
+    assert shown.value == quiet.value
+    with pytest.raises(otdist.InputTypeError, match="progress must be True or False"):
+        otdist.transport(x, y, method=method, progress="yes")

@@ -34,9 +34,12 @@ from typing import Callable
 
 import numpy as np
 import scipy.sparse as sp
+from tqdm.auto import tqdm
 
 from ..exceptions import ConvergenceWarning, SolverError
 
+#: Seconds a solve runs before its progress bar (progress=True) appears.
+PROGRESS_DELAY = 1.0
 #: Cheapest arcs per row and per column in the starting active set.
 INITIAL_NEIGHBOURS = 5
 #: Arcs added per violating row and per violating column at each round.
@@ -250,18 +253,22 @@ def _add_violations(mask: np.ndarray, reduced: np.ndarray, tol: float, per_round
     return True
 
 
-def _generate(restricted_solve: RestrictedSolve, problem: Reduced, mask: np.ndarray, max_rounds: int):
+def _generate(restricted_solve: RestrictedSolve, problem: Reduced, mask: np.ndarray, max_rounds: int,
+              progress: bool = False):
     n_iter, rounds = 0, 0
-    while True:
-        rows, cols = np.nonzero(mask)
-        flow, f, g, iters = restricted_solve(rows, cols, problem)
-        n_iter += iters
-        rounds += 1
-        reduced = problem.cost - f[:, None] - g[None, :]
-        if not _add_violations(mask, reduced, REDUCED_COST_TOL, ARCS_PER_ROUND):
-            return rows, cols, flow, g, n_iter, True, 0.0
-        if rounds >= max_rounds:
-            return rows, cols, flow, g, n_iter, False, -float(reduced.min())
+    with tqdm(desc="LP arc generation", unit="round", disable=not progress, leave=False, delay=PROGRESS_DELAY) as bar:
+        while True:
+            rows, cols = np.nonzero(mask)
+            flow, f, g, iters = restricted_solve(rows, cols, problem)
+            n_iter += iters
+            rounds += 1
+            bar.update()
+            bar.set_postfix(arcs=rows.size, refresh=False)
+            reduced = problem.cost - f[:, None] - g[None, :]
+            if not _add_violations(mask, reduced, REDUCED_COST_TOL, ARCS_PER_ROUND):
+                return rows, cols, flow, g, n_iter, True, 0.0
+            if rounds >= max_rounds:
+                return rows, cols, flow, g, n_iter, False, -float(reduced.min())
 
 
 def solve_by_generation(
@@ -272,6 +279,7 @@ def solve_by_generation(
     *,
     generation: bool = True,
     max_rounds: int | None = None,
+    progress: bool = False,
 ) -> LPSolution:
     """Solve the transportation LP by arc generation (or at once with ``generation=False``).
 
@@ -284,12 +292,13 @@ def solve_by_generation(
     n, m = problem.shape
     mask = _initial_mask(problem, INITIAL_NEIGHBOURS) if generation else np.ones((n, m), dtype=bool)
     try:
-        rows, cols, flow, g, n_iter, converged, violation = _generate(restricted_solve, problem, mask, max_rounds)
+        rows, cols, flow, g, n_iter, converged, violation = _generate(restricted_solve, problem, mask, max_rounds,
+                                                                      progress)
     except SolverError:
         if mask.all():
             raise
         rows, cols, flow, g, n_iter, converged, violation = _generate(
-            restricted_solve, problem, np.ones((n, m), dtype=bool), max_rounds
+            restricted_solve, problem, np.ones((n, m), dtype=bool), max_rounds, progress
         )
     if not converged:
         warnings.warn(

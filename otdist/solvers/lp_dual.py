@@ -34,7 +34,8 @@ def _restricted_dual(rows: np.ndarray, cols: np.ndarray, problem: Reduced):
 
 
 def solve(a: np.ndarray, b: np.ndarray, cost: np.ndarray, *, generation: bool = True,
-          max_rounds: int | None = None) -> LPSolution:
+          max_rounds: int | None = None, progress: bool = False) -> LPSolution:
     """Exact OT between weights ``a`` and ``b`` (each summing to 1) for the cost matrix ``cost``
     (any real entries), by cutting planes over the dual LP."""
-    return solve_by_generation(_restricted_dual, a, b, cost, generation=generation, max_rounds=max_rounds)
+    return solve_by_generation(_restricted_dual, a, b, cost, generation=generation, max_rounds=max_rounds,
+                               progress=progress)
