@@ -22,6 +22,7 @@ from .exceptions import (
     MemoryGuardError,
     OTDistError,
     SolverError,
+    UnverifiedFileWarning,
 )
 
 __version__ = "0.1.0"
@@ -38,6 +39,7 @@ __all__ = [
     "MemoryGuardError",
     "OTDistError",
     "SolverError",
+    "UnverifiedFileWarning",
     "DivergenceEstimate",
     "SinkhornResult",
     "TransportResult",

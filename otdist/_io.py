@@ -24,7 +24,7 @@ from typing import IO, Any, Iterator
 
 import numpy as np
 
-from .exceptions import InputError
+from .exceptions import InputError, UnverifiedFileWarning
 
 #: First bytes of a checksummed file, then the hex SHA-256 of the payload and a newline.
 CHECKSUM_MAGIC = b"otdist-sha256\n"
@@ -34,10 +34,6 @@ HEADER_LENGTH = len(CHECKSUM_MAGIC) + DIGEST_HEX_LENGTH + 1
 NEW_FILE_MODE = 0o666
 #: Attempts at a fresh temporary name before giving up (names carry 64 random bits).
 TEMP_NAME_ATTEMPTS = 16
-
-
-class UnverifiedFileWarning(UserWarning):
-    """A file was loaded without checksum verification (it was written before checksums existed)."""
 
 
 def temp_prefix(path: Path) -> str:

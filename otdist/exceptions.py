@@ -38,3 +38,7 @@ class ConvergenceError(SolverError):
 
 class ConvergenceWarning(UserWarning):
     """An iterative solver stopped before its tolerance and the caller asked for a warning."""
+
+
+class UnverifiedFileWarning(UserWarning):
+    """A file was loaded without checksum verification (it was written before checksums existed)."""

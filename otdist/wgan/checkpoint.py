@@ -4,7 +4,7 @@ A checkpoint is the ``torch.save`` of a dict behind the SHA-256 header of :mod:`
 flipped or truncated byte is refused on load with a clear error. ``torch.load(weights_only=True)``
 refuses pickles that would construct arbitrary objects, so a tampered checkpoint cannot run code
 when it is loaded: otdist reports it as an invalid checkpoint. Checkpoints written before the
-checksum existed load with an :class:`~otdist._io.UnverifiedFileWarning`.
+checksum existed load with an :class:`~otdist.UnverifiedFileWarning`.
 """
 
 from __future__ import annotations
