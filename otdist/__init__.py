@@ -17,6 +17,7 @@ from .entropic import SinkhornResult, sinkhorn, sinkhorn_divergence
 from .exceptions import (
     ConvergenceError,
     ConvergenceWarning,
+    EstimateWarning,
     InputError,
     InputTypeError,
     MemoryGuardError,
@@ -41,6 +42,7 @@ __all__ = [
     "SolverError",
     "UnverifiedFileWarning",
     "DivergenceEstimate",
+    "EstimateWarning",
     "SinkhornResult",
     "TransportResult",
     "__version__",

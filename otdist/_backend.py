@@ -104,3 +104,16 @@ def array_out(value: Any, like=None, dtype=None):
         return value.to(dtype=output_dtype(like))
     array = to_numpy(value) if is_torch(value) else np.asarray(value)
     return array.astype(dtype or np.float64, copy=False)
+
+
+def resolve_device(device: str, *tensors: Any):
+    """The torch device to run on: that of the first tensor not on the CPU, else ``device``
+    (``"auto"``: CUDA when available).  ``device`` was checked by ``_validation.check_device``."""
+    import torch
+
+    for t in tensors:
+        if is_torch(t) and t.device.type != "cpu":
+            return t.device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)

@@ -279,6 +279,31 @@ def check_seed(seed: Any, name: str = "seed"):
     return int(seed)
 
 
+def check_device(device: Any) -> None:
+    """``"auto"`` or a torch device that exists on this machine."""
+    import torch
+
+    expected = 'device must be "auto" or a torch device string such as "cpu" or "cuda:0"'
+    if isinstance(device, torch.device):
+        device = str(device)
+    if not isinstance(device, str):
+        raise InputTypeError(f"{expected}; got {device!r} ({type(device).__name__}). Pass a string.")
+    if device == "auto":
+        return
+    try:
+        parsed = torch.device(device)
+    except RuntimeError:
+        raise InputError(f"{expected}; got {device!r}. Pass a device torch knows, or \"auto\".") from None
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"device={device!r} needs CUDA, which this torch build or machine does not have "
+                         '(torch.cuda.is_available() is False). Use device="auto" or "cpu".')
+    if parsed.type == "cuda" and parsed.index is not None and parsed.index >= torch.cuda.device_count():
+        raise InputError(f"device={device!r} does not exist: this machine has {torch.cuda.device_count()} CUDA "
+                         'device(s). Use device="cuda" or a valid index.')
+    if parsed.type == "mps" and not torch.backends.mps.is_available():
+        raise InputError(f'device={device!r} needs Apple MPS, which is not available here. Use device="auto" or "cpu".')
+
+
 def check_choice(value: Any, choices: Iterable[str], name: str) -> str:
     choices = tuple(choices)
     if not isinstance(value, str) or value not in choices:

@@ -42,3 +42,7 @@ class ConvergenceWarning(UserWarning):
 
 class UnverifiedFileWarning(UserWarning):
     """A file was loaded without checksum verification (it was written before checksums existed)."""
+
+
+class EstimateWarning(UserWarning):
+    """A sample estimate of a non-negative divergence lies more than two standard errors below zero."""

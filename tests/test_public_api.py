@@ -6,7 +6,7 @@ import otdist
 
 def test_all_is_pinned():
     assert sorted(otdist.__all__) == sorted(
-        ["Comparison", "ConvergenceError", "ConvergenceWarning", "InputError", "InputTypeError", "MemoryGuardError",
+        ["Comparison", "ConvergenceError", "ConvergenceWarning", "EstimateWarning", "InputError", "InputTypeError", "MemoryGuardError",
          "OTDistError", "SolverError", "UnverifiedFileWarning", "DivergenceEstimate", "SinkhornResult", "TransportResult", "__version__",
          "compare", "distance", "estimate", "js", "js_distance", "kl",
          "sinkhorn", "sinkhorn_divergence", "transport", "wasserstein"]

@@ -20,7 +20,7 @@ import numpy as np
 
 from .. import _validation as V
 from .._backend import to_numpy
-from ..exceptions import InputError
+from ..exceptions import EstimateWarning, InputError
 
 #: Methods for samples, per divergence.
 SAMPLE_METHODS = {"kl": ("knn", "classifier", "hist", "kde"), "js": ("knn", "classifier", "hist", "kde")}
@@ -65,10 +65,6 @@ def _one_dimensional(x: np.ndarray, name: str, method: str) -> np.ndarray:
     return x[:, 0]
 
 
-class EstimateWarning(UserWarning):
-    """A sample estimate of a non-negative divergence lies more than two standard errors below zero."""
-
-
 #: ``estimate`` warns when the value is below -NEGATIVE_WARNING_SE standard errors.
 NEGATIVE_WARNING_SE = 2.0
 #: Bin rules of ``numpy.histogram_bin_edges``.
@@ -109,11 +105,6 @@ def _bandwidth(bandwidth):
     return V.check_positive(bandwidth, "bandwidth")
 
 
-def check_seed(seed):
-    """A seed for ``numpy.random.SeedSequence``: a non-negative integer, or None for fresh entropy."""
-    return None if seed is None else V.check_positive(seed, "seed", integer=True, allow_zero=True)
-
-
 def estimator(divergence: str, method: str, options: dict[str, Any]) -> Estimator:
     """Validate the options of ``method`` (all of them, before anything is computed)."""
     from . import classifier, density1d, knn
@@ -121,7 +112,7 @@ def estimator(divergence: str, method: str, options: dict[str, Any]) -> Estimato
     options = dict(options)
     if method == "knn":
         k = V.check_positive(options.pop("k", DEFAULT_K), "k", integer=True)
-        seed = check_seed(options.pop("seed", 0)) if divergence == "js" else 0
+        seed = V.check_seed(options.pop("seed", 0)) if divergence == "js" else 0
         V.reject_options(options, method)
 
         def check_knn(n: int, m: int) -> None:
@@ -137,7 +128,7 @@ def estimator(divergence: str, method: str, options: dict[str, Any]) -> Estimato
         test_fraction = V.check_positive(options.pop("test_fraction", classifier.DEFAULT_TEST_FRACTION), "test_fraction")
         if test_fraction >= 1:
             raise InputError(f"test_fraction must be in (0, 1) (the held-out share of each sample); got {test_fraction}.")
-        seed = check_seed(options.pop("seed", 0))
+        seed = V.check_seed(options.pop("seed", 0))
         V.reject_options(options, method)
 
         def check_classifier(n: int, m: int) -> None:
@@ -251,7 +242,7 @@ def estimate(x, y, divergence: str = "kl", method: str = "knn", *, se: str = "sp
     divergence = V.check_choice(divergence, tuple(SAMPLE_METHODS), "divergence")
     method = V.check_choice(method, SAMPLE_METHODS[divergence], "method")
     n_resamples = check_se_options(se, n_resamples, method)
-    sequence = np.random.SeedSequence(check_seed(seed))
+    sequence = np.random.SeedSequence(V.check_seed(seed))
     function = estimator(divergence, method, options)
     x, y = samples(x, y)
     function.check(len(x), len(y))

@@ -38,11 +38,11 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import _validation as V
-from .._backend import is_torch
+from .._backend import is_torch, resolve_device
 from . import distributed as D
 from .critics import CRITICS, DEFAULT_CLIP, Critic, build_critic, gradient_norms, gradient_penalty
 from .folds import make_folds
-from ..exceptions import InputError, InputTypeError, SolverError
+from ..exceptions import InputError, SolverError
 
 #: Fewest held-out points of each sample per fold (a variance needs two).
 MIN_FOLD_SIZE = 2
@@ -94,10 +94,12 @@ class KRResult:
     fold_y: np.ndarray = field(repr=False, default=None)
 
     def plot_history(self, ax=None):
-        """Plot the training objective per step (matplotlib); returns the axes."""
-        import matplotlib.pyplot as plt
+        """Plot the training objective per step on ``ax`` (a new figure's axes when omitted, without
+        touching pyplot's state); returns the axes."""
+        if ax is None:
+            from matplotlib.figure import Figure
 
-        ax = ax or plt.gca()
+            ax = Figure().add_subplot()
         for k, curve in enumerate(self.history):
             ax.plot(curve, label=f"fold {k}", lw=1)
         ax.axhline(float(self.value), color="k", ls="--", label="held-out estimate")
@@ -105,38 +107,6 @@ class KRResult:
         ax.set_ylabel("E_P f - E_Q f (training batch)")
         ax.legend()
         return ax
-
-
-def check_device(device) -> None:
-    """``"auto"`` or a torch device that exists on this machine."""
-    if isinstance(device, torch.device):
-        device = str(device)
-    if not isinstance(device, str):
-        raise InputTypeError(f'device must be "auto" or a torch device string such as "cpu" or "cuda:0"; got {device!r}.')
-    if device == "auto":
-        return
-    try:
-        parsed = torch.device(device)
-    except RuntimeError:
-        raise InputError(f'device must be "auto" or a torch device string such as "cpu" or "cuda:0"; got {device!r}.') from None
-    if parsed.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f'device={device!r} needs CUDA, which this torch build or machine does not have '
-                         f'(torch.cuda.is_available() is False). Use device="auto" or "cpu".')
-    if parsed.type == "cuda" and parsed.index is not None and parsed.index >= torch.cuda.device_count():
-        raise InputError(f"device={device!r} does not exist: this machine has {torch.cuda.device_count()} CUDA device(s). "
-                         'Use device="cuda" or a valid index.')
-    if parsed.type == "mps" and not torch.backends.mps.is_available():
-        raise InputError(f'device={device!r} needs Apple MPS, which is not available here. Use device="auto" or "cpu".')
-
-
-def _resolve_device(device: str, *tensors) -> torch.device:
-    check_device(device)
-    for t in tensors:
-        if is_torch(t) and t.device.type != "cpu":
-            return t.device
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def _optimizer(critic: Critic, lr: float | None):
@@ -224,7 +194,7 @@ class KRDualEstimator:
         self.one_sided = bool(one_sided)
         self.clip_value = V.check_positive(clip_value, "clip_value")
         self.seed = V.check_positive(seed, "seed", integer=True, allow_zero=True)
-        check_device(device)
+        V.check_device(device)
         self.device = device
         self.progress = progress
         self.critics_: tuple = ()
@@ -235,7 +205,7 @@ class KRDualEstimator:
         like = x if is_torch(x) else y if is_torch(y) else None
         x, y = V.as_points(x, "x"), V.as_points(y, "y")
         V.check_same_dim(x, y, ("x", "y"))
-        device = _resolve_device(self.device, x, y)
+        device = resolve_device(self.device, x, y)
         as_t = lambda a: (a if is_torch(a) else torch.as_tensor(np.ascontiguousarray(a))).to(device=device, dtype=torch.float32)  # noqa: E731
         out_dtype = None
         if like is not None:

@@ -37,8 +37,8 @@ from .. import _io
 from .. import _validation as V
 from ..neural import distributed as D
 from ..neural.critics import CRITICS, DEFAULT_CLIP, gradient_penalty
+from .._backend import resolve_device
 from ..exceptions import InputError
-from ..neural.kr_dual import _resolve_device
 from . import checkpoint as C
 from . import metrics as M
 from .data import DATASETS, Dataset, load
@@ -96,21 +96,8 @@ class Config:
         V.check_positive(self.clip_value, "clip_value")
         V.check_positive(self.gp_weight, "gp_weight", allow_zero=True)
         V.check_seed(self.seed)
-        _check_device(self.device)
+        V.check_device(self.device)
         return dataclasses.replace(self, steps=int(steps), eval_every=int(eval_every), checkpoint_every=int(checkpoint_every))
-
-
-def _check_device(device: str) -> None:
-    if device == "auto":
-        return
-    try:
-        kind = torch.device(device).type
-    except (RuntimeError, TypeError):
-        raise InputError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:<index>'; got {device!r}. "
-                         "Pass a device torch knows, or 'auto'.") from None
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"device {device!r} was asked for but CUDA is not available here. "
-                         "Pass device='cpu' or 'auto'.")
 
 
 @dataclass
@@ -154,7 +141,7 @@ class _Trainer:
     def __init__(self, config: Config):
         self.config = config
         self.data: Dataset = load(config.data, config.seed)
-        self.device = _resolve_device(config.device)
+        self.device = resolve_device(config.device)
         self.arch = IMAGES if self.data.is_image else POINTS
         with torch.random.fork_rng(devices=[]):  # initialisation draws from the global generator
             torch.set_rng_state(torch.Generator().manual_seed(config.seed).get_state())

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import otdist
-from otdist.divergences.estimators import EstimateWarning
+from otdist import EstimateWarning
 
 
 def gaussian_kl(mu1, cov1, mu2, cov2):
