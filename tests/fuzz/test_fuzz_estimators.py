@@ -34,7 +34,7 @@ def _call(function):
     warnings stay errors.
     """
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=EstimateWarning)
+        warnings.filterwarnings("ignore", category=otdist.EstimateWarning)
         try:
             return function()
         except otdist.OTDistError:
