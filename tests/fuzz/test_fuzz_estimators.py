@@ -20,7 +20,6 @@ from hypothesis import strategies as st
 from strategies import KINDS, as_float64, cases, check_scalar, emd_cost, examples, is_own_error
 
 import otdist
-from otdist import EstimateWarning
 
 SAMPLE_METHODS = ("knn", "hist", "kde")
 #: Relative change allowed under an exact change of units: float64 rounding of the final sums.
