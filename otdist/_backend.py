@@ -53,6 +53,14 @@ def output_dtype(like):
     return like.dtype if like.is_floating_point() else torch.get_default_dtype()
 
 
+def _nonempty(a: Any) -> bool:
+    """Whether ``a`` holds any value (False for what cannot be read as an array: validation reports it)."""
+    try:
+        return np.size(a) > 0
+    except (ValueError, TypeError):
+        return False
+
+
 def numpy_output_dtype(*arrays: Any) -> np.dtype:
     """The dtype of NumPy array results: the floating dtypes of the inputs combined (float64 for
     integers, bools and Python lists), as ``np.result_type`` would."""
@@ -63,7 +71,7 @@ def numpy_output_dtype(*arrays: Any) -> np.dtype:
         dtype = getattr(a, "dtype", None)
         if dtype is not None and np.dtype(dtype).kind == "f":
             dtypes.append(np.dtype(dtype))
-        elif np.size(a) > 0:
+        elif _nonempty(a):
             dtypes.append(np.dtype(np.float64))
     return np.result_type(*dtypes) if dtypes else np.dtype(np.float64)
 
@@ -75,7 +83,7 @@ def to_torch(x, like):
     dtype = compute_dtype(like)
     if is_torch(x):
         return x.to(device=like.device, dtype=dtype)
-    return torch.as_tensor(np.asarray(x), dtype=dtype, device=like.device)
+    return torch.as_tensor(np.require(x, requirements="W"), dtype=dtype, device=like.device)
 
 
 def scalar_out(value: Any, like=None):

@@ -124,7 +124,8 @@ def _sparse_plan(coupling: exact_1d.Monotone1D, problem: Problem):
         indices = torch.stack([coupling.u_index, coupling.v_index])
         mass = coupling.mass.to(output_dtype(problem.like))
         return torch.sparse_coo_tensor(indices, mass, shape, check_invariants=True).coalesce()
-    plan = sp.coo_matrix((coupling.mass.astype(problem.out_dtype), (coupling.u_index, coupling.v_index)), shape=shape)
+    dtype = np.promote_types(problem.out_dtype, np.float32)  # scipy.sparse has no float16
+    plan = sp.coo_matrix((coupling.mass.astype(dtype), (coupling.u_index, coupling.v_index)), shape=shape)
     return plan.tocsr()
 
 
@@ -438,7 +439,7 @@ def register_distance(name: str, function: Callable[..., Any]) -> None:
     _DISTANCES[name] = function
 
 
-def distance(a, b, metric: str = "wasserstein", **kwargs):
+def distance(a, b, /, metric: str = "wasserstein", **kwargs):
     """One entry point for every distance: ``distance(a, b, metric="wasserstein"|"kl"|"js"|...)``.
 
     For ``metric="wasserstein"`` the ground metric is passed as ``ground_metric=``.

@@ -31,8 +31,8 @@ def _float_reference(like):
 def _histogram_pair(p, q, name: str):
     hint = _SAMPLE_HINT.format(name=name)
     compute, out = _float_reference(torch_reference(p, q))
-    p = V.as_histogram(p if compute is None else to_torch(p, compute), "p", estimator_hint=hint)
-    q = V.as_histogram(q if compute is None else to_torch(q, compute), "q", estimator_hint=hint)
+    p = V.as_histogram(p, "p", estimator_hint=hint)  # validated before any cast (complex input is refused)
+    q = V.as_histogram(q, "q", estimator_hint=hint)
     V.check_same_length(p, q, ("p", "q"))
     if compute is not None:
         p, q = to_torch(p, compute), to_torch(q, compute)

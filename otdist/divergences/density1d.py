@@ -30,9 +30,20 @@ DEFAULT_BINS = "fd"
 DEFAULT_BANDWIDTH = "scott"
 
 
+def _bin_edges(values: np.ndarray, bins) -> np.ndarray:
+    try:
+        return np.histogram_bin_edges(values, bins=bins)
+    except (ValueError, MemoryError):
+        raise InputError(
+            f"bins={bins!r} asks for more bins than can be allocated for these samples: their interquartile range "
+            f"({np.subtract(*np.percentile(values, [75, 25])):.3g}) is tiny next to their range ({np.ptp(values):.3g}), "
+            "as for nearly constant samples with a few outliers. Pass an integer number of bins, or bins='sturges'."
+        ) from None
+
+
 def histogram_estimate(divergence: str, x: np.ndarray, y: np.ndarray, bins=DEFAULT_BINS,
                        pseudocount: float = 0.0) -> float:
-    edges = np.histogram_bin_edges(np.concatenate([x, y]), bins=bins)
+    edges = _bin_edges(np.concatenate([x, y]), bins)
     p = np.histogram(x, edges)[0] + pseudocount
     q = np.histogram(y, edges)[0] + pseudocount
     p, q = p / p.sum(), q / q.sum()

@@ -12,6 +12,8 @@ samples plus a standard error, from
 
 from __future__ import annotations
 
+import math
+
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -177,14 +179,29 @@ def standard_error(function: Callable[..., float], x: np.ndarray, y: np.ndarray,
     split_seed, *replicate_seeds = sequence.spawn(1 + n_resamples)
     rng = np.random.default_rng(split_seed)
     if se == "split":
+        smaller = min(len(x), len(y))
+        if smaller < n_resamples:
+            raise InputError(
+                f'se="split" cuts each sample into n_resamples={n_resamples} disjoint parts, so it needs at least '
+                f"{n_resamples} points per sample; got {smaller}. Pass more points, a smaller n_resamples, or "
+                'se="bootstrap".'
+            )
         parts_x = np.array_split(rng.permutation(len(x)), n_resamples)
         parts_y = np.array_split(rng.permutation(len(y)), n_resamples)
         replicates = np.array([function(x[i], y[j], s) for i, j, s in zip(parts_x, parts_y, replicate_seeds)])
-        return float(replicates.std(ddof=1) / np.sqrt(n_resamples)), replicates
+        return _spread(replicates) / math.sqrt(n_resamples), replicates
     replicates = np.array([
         function(x[rng.integers(len(x), size=len(x))], y[rng.integers(len(y), size=len(y))], s) for s in replicate_seeds
     ])
-    return float(replicates.std(ddof=1)), replicates
+    return _spread(replicates), replicates
+
+
+def _spread(replicates: np.ndarray) -> float:
+    """Sample standard deviation of the replicates; +inf when one of them is infinite (a plug-in KL
+    with an empty bin), since their spread is then unbounded."""
+    if not np.isfinite(replicates).all():
+        return math.inf
+    return float(replicates.std(ddof=1))
 
 
 def check_se_options(se: str, n_resamples: int | None, method: str) -> int:
