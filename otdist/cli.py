@@ -101,7 +101,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _figure_formats() -> tuple[str, ...]:
-    from .experiments._common import FIGURE_FORMATS
+    from ._io import FIGURE_FORMATS
 
     return FIGURE_FORMATS
 

@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 
 from .. import _io
-from ..exceptions import InputError
 
 
 def _jsonable(value: Any) -> Any:
@@ -54,34 +53,3 @@ class ExperimentResult:
         return "\n".join(lines)
 
 
-#: Resolution of the figures written by the experiments and the WGAN runs.
-FIGURE_DPI = 110
-#: File formats a figure may be written in (chosen by the path's suffix).
-FIGURE_FORMATS = (".png", ".pdf", ".svg")
-
-
-def check_figure_path(path) -> Path:
-    """``path`` as a Path, refused unless its suffix is one of FIGURE_FORMATS."""
-    path = Path(path)
-    if path.suffix.lower() not in FIGURE_FORMATS:
-        raise InputError(f"a figure path must end in {', '.join(FIGURE_FORMATS)}; got {str(path)!r}. "
-                         "Change the file name's suffix.")
-    return path
-
-
-def figure(path, plot, *args, figsize=(6.4, 4.2)) -> Path:
-    """Draw ``plot(fig, *args)`` into a figure and write it atomically to ``path`` (PNG, PDF or SVG).
-
-    The figure is a ``matplotlib.figure.Figure`` on an Agg canvas: no pyplot, no backend switch,
-    nothing left open.
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    path = check_figure_path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig = Figure(figsize=figsize)
-    FigureCanvasAgg(fig)
-    plot(fig, *args)
-    fig.tight_layout()
-    return _io.save_figure(fig, path, dpi=FIGURE_DPI)

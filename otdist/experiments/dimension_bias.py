@@ -14,7 +14,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .. import api
-from ._common import ExperimentResult, figure
+from .._io import figure
+from ._common import ExperimentResult
 from .closed_forms import js_1d, kl_1d, mixture_logpdf
 
 DEFAULT_DIMS = (1, 2, 4, 8, 16, 32)

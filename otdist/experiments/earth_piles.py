@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import api
-from ._common import ExperimentResult, figure
+from .._io import figure
+from ._common import ExperimentResult
 from .seeds import PILE_POSITIONS, PILES
 
 

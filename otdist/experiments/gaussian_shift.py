@@ -12,7 +12,8 @@ from tqdm.auto import tqdm
 
 from .. import api
 from ..divergences import estimators
-from ._common import ExperimentResult, figure
+from .._io import figure
+from ._common import ExperimentResult
 from .closed_forms import LOG2, js_gaussian_shift
 
 DEFAULT_MUS = tuple(np.linspace(0.0, 8.0, 17))

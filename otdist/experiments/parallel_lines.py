@@ -13,7 +13,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .. import api
-from ._common import ExperimentResult, figure
+from .._io import figure
+from ._common import ExperimentResult
 from .closed_forms import LOG2
 from .seeds import parallel_lines
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import api
-from ._common import figure
+from .._io import figure
 
 PILE_POSITIONS = np.arange(4.0)
 PILES = {

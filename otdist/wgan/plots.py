@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..experiments._common import figure
+from .._io import figure
 from .data import Dataset
 
 GRID = 8  # images per side of the sample grid
