@@ -18,7 +18,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 import otdist  # noqa: E402
 from _timing import best_time  # noqa: E402
-from otdist.solvers import sinkhorn as core  # noqa: E402
+from otdist.solvers import over_relaxation as core  # noqa: E402
 
 N = 1000
 

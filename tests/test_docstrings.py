@@ -6,7 +6,8 @@ import importlib
 import pytest
 
 MODULES = ["otdist", "otdist.api", "otdist.information", "otdist.entropic", "otdist.comparison", "otdist.divergences.estimators",
-           "otdist.neural.kr_dual", "otdist.wgan", "otdist.solvers.sinkhorn"]
+           "otdist.neural.kr_dual", "otdist.wgan", "otdist.solvers.sinkhorn",
+           "otdist.solvers.over_relaxation"]
 
 
 @pytest.mark.parametrize("name", MODULES)
