@@ -51,12 +51,15 @@ def histogram_estimate(divergence: str, x: np.ndarray, y: np.ndarray, bins=DEFAU
 
 
 def _kde(sample: np.ndarray, name: str, bandwidth):
+    message = (f'method="kde" needs at least two distinct values in {name}, with a variance above the float '
+               f"range's floor, to choose a bandwidth; got {len(sample)} value(s) with spread {np.ptp(sample):g}. "
+               'Pass more samples, rescale them, or use method="hist" or "knn".')
     if len(sample) < 2 or np.ptp(sample) == 0:
-        raise InputError(
-            f'method="kde" needs at least two distinct values in {name} to choose a bandwidth; got {len(sample)} '
-            f"value(s) with spread {np.ptp(sample):g}. Pass more samples, or use method=\"hist\" or \"knn\"."
-        )
-    return gaussian_kde(sample, bw_method=bandwidth)
+        raise InputError(message)
+    try:
+        return gaussian_kde(sample, bw_method=bandwidth)
+    except np.linalg.LinAlgError:  # the variance underflowed to zero
+        raise InputError(message) from None
 
 
 def kde_estimate(divergence: str, x: np.ndarray, y: np.ndarray, bandwidth=DEFAULT_BANDWIDTH) -> float:

@@ -49,6 +49,9 @@ FLOAT32_RANGE = (1e-30, 1e30)
 #: TRIAL_ITERATIONS from zero potentials (no scaling); the run whose observed rate predicts fewer
 #: remaining iterations goes on.
 TRIAL_ITERATIONS = 50
+#: A run whose best error is this many times lower than the other's goes on, whatever the rates
+#: predict (a rate measured over few, oscillating iterations can be infinite or far off).
+RACE_LEAD = 10.0
 #: The error an over-relaxed iteration observes is not that of the pair it would return: the
 #: returned pair's error is also computed (two matrix-vector products) every CERTIFY_EVERY iterations.
 CERTIFY_EVERY = 16
@@ -383,7 +386,7 @@ def _last_stage(problem: _Problem, f, g, eps: float, omega: float, tol: float, b
         return other, run.iterations
     current = other  # the run whose kernel the buffer holds
     while True:
-        if other.relax.remaining(tol) < run.relax.remaining(tol):
+        if _ahead(other, run, tol):
             run, other = other, run
         if run is not current:
             run.restore()
@@ -394,6 +397,17 @@ def _last_stage(problem: _Problem, f, g, eps: float, omega: float, tol: float, b
         if run.iterations >= left:
             run.certify()
             return run, other.iterations
+
+
+def _ahead(first: _Run, second: _Run, tol: float) -> bool:
+    """Whether ``first`` should go on rather than ``second``: its best error is RACE_LEAD times lower,
+    or (neither that far ahead) its observed rate predicts fewer remaining iterations."""
+    best_first, best_second = first.relax.best, second.relax.best
+    if best_first * RACE_LEAD < best_second:
+        return True
+    if best_second * RACE_LEAD < best_first:
+        return False
+    return first.relax.remaining(tol) < second.relax.remaining(tol)
 
 
 def warn_unconverged(max_iter: int, error, tol: float, eps: float, stacklevel: int) -> None:
