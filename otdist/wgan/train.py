@@ -166,7 +166,7 @@ class _Trainer:
         idx = self.shard[torch.randint(len(self.shard), (self.per_rank,), generator=self.stream)]
         return self.train_data[idx.to(self.device)]
 
-    def _critic_step(self) -> tuple[float, float]:
+    def critic_step(self) -> tuple[float, float]:
         real = self._real()
         with torch.no_grad():
             fake = self.generator(self._noise(self.per_rank, self.stream))
@@ -182,7 +182,7 @@ class _Trainer:
             self.critic.clip_(self.config.clip_value)
         return float(loss.detach()), float(estimate.detach())
 
-    def _generator_step(self) -> float:
+    def generator_step(self) -> float:
         for p in self.critic.parameters():
             p.requires_grad_(False)
         # The critic outside DDP here: its parameters get no gradient in this step.
@@ -307,8 +307,8 @@ def train(config: Config) -> Run:
         while trainer.step < config.steps and not interrupt.requested:
             with trainer.rng:
                 for _ in range(config.n_critic):
-                    critic_loss, estimate = trainer._critic_step()
-                g_loss = trainer._generator_step()
+                    critic_loss, estimate = trainer.critic_step()
+                g_loss = trainer.generator_step()
             trainer.step += 1
             bar.update(1)
             if main_rank and (trainer.step % config.eval_every == 0 or trainer.step == config.steps):
