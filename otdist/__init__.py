@@ -10,10 +10,12 @@ from __future__ import annotations
 import importlib
 
 from ._results import TransportResult
+from . import methods, registry
 from .api import distance, js, js_distance, kl, transport, wasserstein
 from .comparison import Comparison, compare
 from .divergences.estimators import DivergenceEstimate, estimate
 from .entropic import SinkhornResult, sinkhorn, sinkhorn_divergence
+from .registry import metrics
 from .exceptions import (
     ConvergenceError,
     ConvergenceWarning,
@@ -30,6 +32,7 @@ __version__ = "0.1.0"
 
 # Sub-packages that import torch are loaded on first attribute access.
 _LAZY_SUBMODULES = ("neural", "wgan", "experiments", "cost", "solvers", "divergences")
+# ``methods`` and ``registry`` are imported eagerly: importing them registers every method and metric.
 
 __all__ = [
     "Comparison",
@@ -52,6 +55,7 @@ __all__ = [
     "js",
     "js_distance",
     "kl",
+    "metrics",
     "sinkhorn",
     "sinkhorn_divergence",
     "transport",

@@ -1,202 +1,21 @@
-"""The public distance API: validation, then dispatch to a solver, then output conversion."""
+"""The public distance API: validation, then dispatch to a registered method, then output conversion.
+
+Methods and metrics live in :mod:`otdist.registry`; this module imports no solver.
+"""
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any, Callable
-
-import numpy as np
-import scipy.sparse as sp
-
 from . import _validation as V
-from ._backend import array_out, is_torch, output_dtype, scalar_out, to_numpy, to_torch
+from . import registry
 from ._results import TransportResult
-from .cost import DEFAULT_MAX_SIZE, Metric, ground_cost
+from .cost import Metric
 from .divergences.discrete import LOG2
-from .exceptions import InputError
 from .information import js, js_distance, kl
-from .problem import Problem, check_representable, make_problem, overflow_checked, pth_root
-from .solvers import exact_1d, lp_dual, lp_primal, network_simplex, sliced
-
-
-#: Default n*m limit of the LP solvers (HiGHS on a million arcs takes tens of seconds).
-LP_MAX_SIZE = 1_000_000
-CHEAPER_METHODS = '"sinkhorn", "sliced" or "neural"'
-
-
-# ----------------------------------------------------------------------------- solvers
-
-
-def _solve_1d(problem: Problem, need_plan: bool, **options) -> TransportResult:
-    V.reject_options(options, "1d")
-    if problem.x is None or problem.x.shape[1] != 1 or problem.cost is not None:
-        d = "a precomputed cost" if problem.x is None or problem.cost is not None else f"d={problem.x.shape[1]}"
-        raise InputError(
-            f'method="1d" needs 1-D values (or (n, 1) arrays) and the ground metric |x - y|; got {d}. '
-            'Use method="exact" for point clouds or precomputed costs, or "sliced" for a cheap n-D proxy.'
-        )
-    if callable(problem.metric) or problem.metric not in ("euclidean", "cityblock", "minkowski", "chebyshev"):
-        raise InputError(
-            f'method="1d" uses the ground metric |x - y|; got metric={problem.metric!r}. '
-            'Use p=2 for quadratic costs, or method="exact" for other metrics.'
-        )
-    u, v = problem.x[:, 0], problem.y[:, 0]
-    if not need_plan:
-        with overflow_checked():
-            cost = exact_1d.transport_cost(u, v, problem.a, problem.b, problem.p, uniform=problem.uniform)
-        return _result(problem, cost, None, None, None, "1d")
-    with overflow_checked():
-        coupling = exact_1d.monotone_coupling(u, v, problem.a, problem.b, problem.p)
-    plan = _sparse_plan(coupling, problem)
-    return _result(problem, coupling.transport_cost, plan, None, None, "1d")
-
-
-def _sparse_plan(coupling: exact_1d.Monotone1D, problem: Problem):
-    shape = (problem.x.shape[0], problem.y.shape[0])
-    if problem.like is not None:
-        import torch
-
-        indices = torch.stack([coupling.u_index, coupling.v_index])
-        mass = coupling.mass.to(output_dtype(problem.like))
-        return torch.sparse_coo_tensor(indices, mass, shape, check_invariants=True).coalesce()
-    dtype = np.promote_types(problem.out_dtype, np.float32)  # scipy.sparse has no float16
-    plan = sp.coo_matrix((coupling.mass.astype(dtype), (coupling.u_index, coupling.v_index)), shape=shape)
-    return plan.tocsr()
-
-
-def _lp_solver(name: str, solve: Callable, allowed: tuple[str, ...], default_limit: int):
-    def run(problem: Problem, need_plan: bool, **options) -> TransportResult:
-        limit = options.pop("max_size", default_limit)
-        V.check_positive(limit, "max_size", integer=True)
-        V.reject_options({k: v for k, v in options.items() if k not in allowed}, name)
-        _check_lp_options(options)
-        n, m = problem.shape
-        V.check_size(n, m, limit, name, CHEAPER_METHODS)
-        solution = solve(to_numpy(problem.a), to_numpy(problem.b), problem.numpy_cost(), **options)
-        gap = solution.primal - solution.dual
-        cost = _differentiable_cost(problem, solution) if problem.like is not None else solution.primal
-        return _result(problem, cost, solution.plan, (solution.f, solution.g), gap, name,
-                       n_iter=solution.n_iter, converged=solution.converged)
-
-    return run
-
-
-def _check_lp_options(options: dict) -> None:
-    for name in ("max_iter", "max_rounds"):
-        if name in options:
-            options[name] = V.check_positive(options[name], name, integer=True)
-    if "progress" in options:
-        options["progress"] = V.check_flag(options["progress"], "progress")
-    if "generation" in options:
-        options["generation"] = V.check_flag(
-            options["generation"], "generation", " (True: arc generation; False: the full LP at once)")
-
-
-def _differentiable_cost(problem: Problem, solution):
-    """<P*, C(x, y)> + <f, a> + <g, b> with P*, f, g fixed: by the envelope theorem its
-    gradients in the points and weights are those of the optimal transport cost."""
-    like = problem.like
-    plan = to_torch(solution.plan, like)
-    if problem.cost is not None:
-        cost = problem.cost
-    else:
-        cost = ground_cost(problem.x, problem.y, problem.p, problem.metric, minkowski_p=problem.minkowski_p)
-    f, g = to_torch(solution.f, like), to_torch(solution.g, like)
-    a, b = problem.a, problem.b
-    return (plan * cost).sum() + (f * (a - a.detach())).sum() + (g * (b - b.detach())).sum()
-
-
-def _result(problem: Problem, cost, plan, potentials, gap, method, *, n_iter=None, converged=True):
-    """The result object; ``value`` is W_p = cost ** (1/p), or the transport cost itself when the user gave
-    the cost matrix (it may be negative, and it is not a p-th power of a distance)."""
-    like = problem.like
-    check_representable(cost, problem.p)
-    value = cost if problem.p == 1 or problem.cost is not None else pth_root(cost, problem.p)
-    if potentials is not None:
-        potentials = tuple(array_out(f, like, problem.out_dtype) for f in potentials)
-    if plan is not None and not sp.issparse(plan) and not (is_torch(plan) and plan.is_sparse):
-        plan = array_out(plan, like, problem.out_dtype)
-    return TransportResult(
-        value=scalar_out(value, like),
-        transport_cost=scalar_out(cost, like),
-        plan=plan,
-        potentials=potentials,
-        duality_gap=None if gap is None else float(gap),
-        method=method,
-        p=problem.p,
-        n_iter=n_iter,
-        converged=converged,
-    )
-
-
-#: Default number of random directions of the sliced estimator.
-DEFAULT_PROJECTIONS = 200
-
-
-def _solve_sliced(problem: Problem, need_plan: bool, n_projections: int = DEFAULT_PROJECTIONS, seed: int | None = 0,
-                  progress: bool = False, **options) -> TransportResult:
-    V.reject_options(options, "sliced")
-    V.check_positive(n_projections, "n_projections", integer=True)
-    seed = V.check_seed(seed)
-    progress = V.check_flag(progress, "progress")
-    if problem.x is None or problem.cost is not None or problem.metric != "euclidean":
-        raise InputError(
-            'method="sliced" projects the points themselves and uses the euclidean ground metric; '
-            f"got {'a precomputed cost' if problem.x is None or problem.cost is not None else f'metric={problem.metric!r}'}. "
-            'Pass point clouds with metric="euclidean", or use method="exact".'
-        )
-    theta = sliced.directions(problem.x.shape[1], n_projections, seed)
-    with overflow_checked():
-        estimate = sliced.solve(problem.x, problem.y, problem.a, problem.b, problem.p, theta, uniform=problem.uniform,
-                                progress=progress)
-    result = _result(problem, estimate.transport_cost, None, None, None, "sliced", n_iter=n_projections)
-    # Delta method: se(c ** (1/p)) = se(c) * c ** (1/p - 1) / p.
-    cost, se = scalar_out(result.transport_cost), estimate.standard_error
-    if se is not None and problem.p != 1:
-        se = se * cost ** (1 / problem.p - 1) / problem.p if cost > 0 else 0.0
-    return dataclasses.replace(result, standard_error=se)
-
-
-def _solve_neural(problem: Problem, need_plan: bool, **options) -> TransportResult:
-    if problem.x is None or problem.cost is not None or problem.metric != "euclidean" or problem.p != 1:
-        raise InputError(
-            'method="neural" estimates W1 with the euclidean ground metric from samples (the Kantorovich-Rubinstein '
-            "dual); it needs point clouds, p=1 and metric='euclidean'. Use method=\"exact\" or \"sinkhorn\" otherwise."
-        )
-    if not _is_uniform(problem):
-        raise InputError(
-            'method="neural" treats its inputs as i.i.d. samples and does not take weights; got u_weights/v_weights. '
-            "Resample the points according to their weights, or use a weighted method such as \"exact\"."
-        )
-    from .neural import KRDualEstimator
-
-    fit = KRDualEstimator(**options).fit(problem.x, problem.y)
-    result = _result(problem, fit.value, None, None, None, "neural", n_iter=int((~np.isnan(fit.history)).sum()))
-    return dataclasses.replace(result, standard_error=fit.standard_error, extra={"fit": fit})
-
-
-def _is_uniform(problem: Problem) -> bool:
-    a, b = to_numpy(problem.a), to_numpy(problem.b)
-    return bool(np.all(a == a[0]) and np.all(b == b[0]))
-
-
-_SOLVERS: dict[str, Callable[..., TransportResult]] = {
-    "1d": _solve_1d,
-    "exact": _lp_solver("exact", network_simplex.solve, ("max_iter",), DEFAULT_MAX_SIZE),
-    "primal": _lp_solver("primal", lp_primal.solve, ("generation", "max_rounds", "progress"), LP_MAX_SIZE),
-    "dual": _lp_solver("dual", lp_dual.solve, ("generation", "max_rounds", "progress"), LP_MAX_SIZE),
-    "sliced": _solve_sliced,
-    "neural": _solve_neural,
-}
-
-
-def register_solver(name: str, solver: Callable[..., TransportResult]) -> None:
-    """Make ``solver(problem, need_plan, **options)`` available as ``method=name``."""
-    _SOLVERS[name] = solver
+from .problem import Problem, make_problem
 
 
 def _resolve(method: str, problem: Problem) -> str:
-    V.check_choice(method, ("auto", *_SOLVERS), "method")
+    V.check_choice(method, ("auto", *registry.method_names()), "method")
     if method != "auto":
         return method
     is_line = problem.x is not None and problem.x.shape[1] == 1 and problem.cost is None
@@ -263,7 +82,7 @@ def transport(
     (1.0, True)
     """
     problem = make_problem(u_values, v_values, u_weights, v_weights, p, metric, minkowski_p, cost)
-    return _SOLVERS[_resolve(method, problem)](problem, True, **options)
+    return registry.method(_resolve(method, problem)).solver(problem, True, **options)
 
 
 def wasserstein(
@@ -331,26 +150,35 @@ def wasserstein(
     0.5
     """
     problem = make_problem(u_values, v_values, u_weights, v_weights, p, metric, minkowski_p)
-    return _SOLVERS[_resolve(method, problem)](problem, False, **options).value
+    return registry.method(_resolve(method, problem)).solver(problem, False, **options).value
 
 
-_DISTANCES: dict[str, Callable[..., Any]] = {
-    "wasserstein": wasserstein,
-    "kl": kl,
-    "js": js,
-    "js_distance": js_distance,
-}
+def _wasserstein_metric(p: float | None):
+    def function(x, y, u_weights=None, v_weights=None, **options):
+        options = registry.ground_metric_options(options)
+        return wasserstein(x, y, u_weights, v_weights, **(options if p is None else {"p": p, **options}))
+
+    return function
 
 
-def register_distance(name: str, function: Callable[..., Any]) -> None:
-    """Make ``function(a, b, **kw)`` available as ``distance(a, b, metric=name)``."""
-    _DISTANCES[name] = function
+_W_GRADIENTS = "values and weights (exact and LP methods through the dual potentials)"
+registry.register_metric(registry.MetricSpec(
+    "wasserstein", _wasserstein_metric(None), "Wasserstein W_p of two weighted samples (any method=, p=)",
+    inputs=("samples",), gradients=_W_GRADIENTS, memory="O(nm) for the exact methods"))
+registry.register_metric(registry.MetricSpec(
+    "w1", _wasserstein_metric(1), "Wasserstein-1, exact on the samples (1-D: quantiles; else network simplex)",
+    inputs=("samples",), gradients=_W_GRADIENTS, memory="O(nm); O(n + m) in 1-D", fixed=("p",)))
+registry.register_metric(registry.MetricSpec(
+    "w2", _wasserstein_metric(2), "Wasserstein-2, exact on the samples", inputs=("samples",), gradients=_W_GRADIENTS,
+    memory="O(nm); O(n + m) in 1-D", fixed=("p",)))
 
 
 def distance(a, b, /, metric: str = "wasserstein", **kwargs):
-    """One entry point for every distance: ``distance(a, b, metric="wasserstein"|"kl"|"js"|...)``.
+    """One entry point for every registered metric: ``distance(a, b, metric=...)``.
 
-    For ``metric="wasserstein"`` the ground metric is passed as ``ground_metric=``.
+    ``metric`` is a name from :func:`otdist.metrics` (``"wasserstein"``, ``"w1"``, ``"sinkhorn"``,
+    ``"energy"``, ``"mmd"``, ``"kl"``, ``"js"``, ...). For the transport metrics the ground metric is
+    passed as ``ground_metric=``.
 
     Examples
     --------
@@ -358,10 +186,9 @@ def distance(a, b, /, metric: str = "wasserstein", **kwargs):
     >>> otdist.distance([0.0, 1.0], [2.0, 3.0], metric="wasserstein", p=2)
     2.0
     """
-    V.check_choice(metric, tuple(_DISTANCES), "metric")
-    if metric == "wasserstein" and "ground_metric" in kwargs:
-        kwargs["metric"] = kwargs.pop("ground_metric")
-    return _DISTANCES[metric](a, b, **kwargs)
+    spec = registry.metric(metric)
+    spec.check(a, b, kwargs)
+    return spec.function(a, b, **kwargs)
 
 
 __all__ = ["wasserstein", "transport", "kl", "js", "js_distance", "distance", "LOG2"]

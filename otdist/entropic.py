@@ -34,7 +34,8 @@ from typing import Any
 import numpy as np
 
 from . import _validation as V
-from . import api
+from . import registry
+from .problem import Problem
 from ._backend import array_out, compute_dtype, is_torch, numpy_output_dtype, output_dtype, scalar_out, torch_reference
 from ._results import TransportResult
 from .cost import DEFAULT_MAX_SIZE, Metric, ground_cost
@@ -410,7 +411,7 @@ def sinkhorn_divergence(
     return _out(terms[0] - 0.5 * (terms[1] + terms[2]), inputs)
 
 
-def _sinkhorn_method(problem: api.Problem, need_plan: bool, **options) -> TransportResult:
+def _sinkhorn_method(problem: Problem, need_plan: bool, **options) -> TransportResult:
     """``method="sinkhorn"`` inside ``otdist.wasserstein`` / ``otdist.transport``."""
     allowed = ("epsilon", "relative", "scaling", "tol", "max_iter", "max_size", "backend", "on_unconverged")
     V.reject_options({k: v for k, v in options.items() if k not in allowed}, "sinkhorn")
@@ -438,5 +439,13 @@ def _sinkhorn_method(problem: api.Problem, need_plan: bool, **options) -> Transp
     )
 
 
-api.register_solver("sinkhorn", _sinkhorn_method)
-api.register_distance("sinkhorn", sinkhorn_divergence)
+def _divergence_metric(x, y, u_weights=None, v_weights=None, **options):
+    return sinkhorn_divergence(x, y, u_weights, v_weights, **registry.ground_metric_options(options))
+
+
+registry.register_method(registry.MethodSpec(
+    "sinkhorn", _sinkhorn_method, "entropic OT (log-domain Sinkhorn); value from the entropic plan's <P, C>",
+    exact=False, gradients="values and weights", memory="O(nm), or O((n + m) d) online"))
+registry.register_metric(registry.MetricSpec(
+    "sinkhorn", _divergence_metric, "Sinkhorn divergence S_eps (debiased entropic OT; eps = 1% of the cost range)",
+    kind="divergence", gradients="values and weights", memory="O(nm), or O((n + m) d) online"))

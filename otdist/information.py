@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _validation as V
+from . import registry
 from ._backend import is_torch, scalar_out, to_torch, torch_reference
 from .divergences.discrete import js_histograms, kl_histograms
 from .exceptions import InputError
@@ -138,3 +139,41 @@ def js_distance(p, q, *, base: float | None = None, method: str = "histogram", *
     value, like = _divergence("js", p, q, base, method, options)
     root = value.clamp_min(0.0).sqrt() if is_torch(value) else float(np.sqrt(max(float(value), 0.0)))
     return _out(root, like)
+
+
+def _sample_metric(function, method: str):
+    def estimate(x, y, **options):
+        return function(x, y, method=method, **options)
+
+    return estimate
+
+
+def _sample_preflight(divergence: str, method: str):
+    def preflight(x, y, options: dict) -> None:
+        from .divergences import estimators, knn
+
+        checked = estimators.estimator(divergence, method, options)
+        sx, sy = estimators.samples(x, y)
+        checked.check(len(sx), len(sy))
+        if method == "knn":
+            knn.check_shared(sx, sy)
+
+    return preflight
+
+
+_HISTOGRAM_GRADIENTS = "values (the histograms)"
+for _name, _function, _kind, _text in (
+        ("kl", kl, "divergence", "KL(p || q) between histograms on a shared support (nats)"),
+        ("js", js, "divergence", "Jensen-Shannon divergence between histograms (nats)"),
+        ("js_distance", js_distance, "distance", "Jensen-Shannon distance sqrt(JS) between histograms")):
+    registry.register_metric(registry.MetricSpec(
+        _name, _function, _text, inputs=("histograms",), kind=_kind, symmetric=_name != "kl",
+        gradients=_HISTOGRAM_GRADIENTS, memory="O(n)"))
+for _name, _function, _method, _text in (
+        ("kl_knn", kl, "knn", "KL(P || Q), k-NN estimator from samples (nats)"),
+        ("js_knn", js, "knn", "JS(P, Q), k-NN estimator from samples (nats)"),
+        ("js_classifier", js, "classifier", "JS(P, Q), held-out classifier estimator from samples (nats)")):
+    registry.register_metric(registry.MetricSpec(
+        _name, _sample_metric(_function, _method), _text, kind="divergence", symmetric=_name != "kl_knn",
+        zero_on_identical=False, memory="O((n + m) d)", fixed=("method",), permutation="refit",
+        preflight=_sample_preflight(_name[:2], _method)))

@@ -10,9 +10,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from . import _validation as V
-from ._backend import is_torch, numpy_output_dtype, to_numpy, to_torch, torch_reference
+from ._backend import array_out, is_torch, numpy_output_dtype, scalar_out, to_numpy, to_torch, torch_reference
+from ._results import TransportResult
 from .cost import Metric, check_metric_order, ground_cost
 from .exceptions import InputError
 
@@ -108,3 +110,31 @@ def check_representable(cost, p: float) -> None:
             "exceed the largest representable number. Rescale the points (W_p(s x, s y) = s W_p(x, y)) or use a "
             "smaller p."
         )
+
+
+def transport_result(problem: Problem, cost, plan, potentials, gap, method, *, n_iter=None, converged=True):
+    """The result object; ``value`` is W_p = cost ** (1/p), or the transport cost itself when the user gave
+    the cost matrix (it may be negative, and it is not a p-th power of a distance)."""
+    like = problem.like
+    check_representable(cost, problem.p)
+    value = cost if problem.p == 1 or problem.cost is not None else pth_root(cost, problem.p)
+    if potentials is not None:
+        potentials = tuple(array_out(f, like, problem.out_dtype) for f in potentials)
+    if plan is not None and not sp.issparse(plan) and not (is_torch(plan) and plan.is_sparse):
+        plan = array_out(plan, like, problem.out_dtype)
+    return TransportResult(
+        value=scalar_out(value, like),
+        transport_cost=scalar_out(cost, like),
+        plan=plan,
+        potentials=potentials,
+        duality_gap=None if gap is None else float(gap),
+        method=method,
+        p=problem.p,
+        n_iter=n_iter,
+        converged=converged,
+    )
+
+
+def is_uniform(problem: Problem) -> bool:
+    a, b = to_numpy(problem.a), to_numpy(problem.b)
+    return bool(np.all(a == a[0]) and np.all(b == b[0]))

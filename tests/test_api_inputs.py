@@ -8,7 +8,7 @@ import scipy.stats
 import torch
 
 import otdist
-from otdist.api import pth_root
+from otdist.problem import pth_root
 
 EXACT_METHODS = ("exact", "primal", "dual")
 #: Central differences of a float64 function with step h are accurate to ~h^2 * f''' + eps / h.
