@@ -35,6 +35,10 @@ class TransportResult:
         Whether the solver reported success.
     standard_error
         Monte-Carlo standard error of ``value`` for randomised methods (``"sliced"``), else ``None``.
+    bounds
+        ``(lower, upper)``: certified bounds on the exact W_p between the given weighted point sets (roots
+        taken, the lower bound clipped at 0), for the approximate methods that compute them; ``None`` for
+        the exact methods (whose ``value`` is exact) and where no certificate is available.
     extra
         Method-specific diagnostics (for ``"sinkhorn"``: ``entropic_cost``, ``marginal_error``,
         ``epsilon``).
@@ -50,6 +54,7 @@ class TransportResult:
     n_iter: int | None = None
     converged: bool = True
     standard_error: float | None = None
+    bounds: tuple[float, float] | None = None
     extra: dict = field(default_factory=dict, repr=False)
 
     def __repr__(self) -> str:
