@@ -161,7 +161,7 @@ def _wasserstein_metric(p: float | None):
     return function
 
 
-_W_GRADIENTS = "values and weights (exact and LP methods through the dual potentials)"
+_W_GRADIENTS = "values and weights"
 registry.register_metric(registry.MetricSpec(
     "wasserstein", _wasserstein_metric(None), "Wasserstein W_p of two weighted samples (any method=, p=)",
     inputs=("samples",), gradients=_W_GRADIENTS, memory="O(nm) for the exact methods"))

@@ -93,7 +93,7 @@ def _demo(args: argparse.Namespace) -> int:
     rng = np.random.default_rng(0)
     print(f"\nSamples: {DEMO_SAMPLES} points of N(0, 1) against N(1, 1) (true W1 = 1, KL = 0.5, JS = 0.1114)\n")
     print(compare(rng.normal(size=DEMO_SAMPLES), rng.normal(1.0, 1.0, size=DEMO_SAMPLES),
-                  metrics=("w1", "kl", "js", "js_classifier")))
+                  metrics=("w1", "kl_knn", "js_knn", "js_classifier")))
     curves = seeds.parallel_lines_curves(np.linspace(-1.0, 1.0, 41))
     seeds.plot_parallel_lines(curves, out)
     print(f"\nwrote {out}")
@@ -125,6 +125,13 @@ def _compare(args: argparse.Namespace) -> int:
     progress = not args.quiet
     options = {m: {"progress": True} for m in metrics if m in PROGRESS_METRICS and progress}
     print(compare(x, y, metrics=metrics, options=options, progress=progress))
+    return 0
+
+
+def _metrics(args: argparse.Namespace) -> int:
+    from . import registry
+
+    print(registry.format_table())
     return 0
 
 
@@ -230,7 +237,7 @@ def _add_wgan(sub) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
-    from .comparison import DEFAULT_METRICS, METRICS
+    from .comparison import DEFAULT_METRICS, sample_metrics
     from .experiments import EXPERIMENTS
 
     parser = _Parser(prog="otdist", description="Optimal-transport distances and divergences.")
@@ -245,9 +252,12 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("x", help="samples of P: .npy, shape (n,) or (n, d)")
     cmp.add_argument("y", help="samples of Q: .npy, shape (m,) or (m, d)")
     cmp.add_argument("--metrics", default=",".join(DEFAULT_METRICS),
-                     help=f"comma-separated, from {', '.join(METRICS)} (default: %(default)s)")
+                     help=f"comma-separated, from {', '.join(sample_metrics())} (default: %(default)s)")
     cmp.add_argument("--quiet", action="store_true", help="no progress bar")
     cmp.set_defaults(func=_compare)
+
+    listing = sub.add_parser("metrics", help="list every metric: what it takes and returns, symmetry, gradients, memory")
+    listing.set_defaults(func=_metrics)
 
     exp = sub.add_parser("experiment", help="run one of the classic experiments; write its figure (and data)")
     exp.add_argument("name", choices=tuple(EXPERIMENTS))

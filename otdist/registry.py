@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from . import _validation as V
-from .exceptions import InputError
+from .exceptions import InputError, InputTypeError
 
 #: What a metric or method takes: point samples, histograms on a shared support, or a cost matrix.
 INPUT_KINDS = ("samples", "histograms", "cost")
@@ -125,6 +125,22 @@ def ground_metric_options(options: dict) -> dict:
     return options
 
 
+def signature_preflight(target: Callable[..., Any]) -> Callable[..., None]:
+    """A preflight that refuses options ``target(x, y, **options)`` does not accept, before any work."""
+    import inspect
+
+    signature = inspect.signature(target)
+
+    def preflight(x, y, options: dict) -> None:
+        try:
+            signature.bind(x, y, **options)
+        except TypeError as err:
+            raise InputTypeError(f"these options do not fit {target.__module__}.{target.__qualname__}: {err}. "
+                                 "See its documentation for the options it accepts.") from None
+
+    return preflight
+
+
 def register_method(spec: MethodSpec) -> MethodSpec:
     """Make ``spec.solver`` available as ``transport(..., method=spec.name)``."""
     _METHODS[spec.name] = spec
@@ -172,3 +188,14 @@ def metrics() -> tuple[MetricSpec, ...]:
     True
     """
     return tuple(_METRICS.values())
+
+
+def format_table() -> str:
+    """The registered metrics as a plain-text table (what ``otdist metrics`` prints)."""
+    header = ("name", "takes", "returns", "symmetric", "gradients", "memory")
+    rows = [(s.name, "/".join(s.inputs), ("squared " if s.squared else "") + s.kind, "yes" if s.symmetric else "no",
+             s.gradients, s.memory) for s in metrics()]
+    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in (header, *rows)]
+    descriptions = [f"{s.name}: {s.description}" for s in metrics()]
+    return "\n".join(lines + [""] + descriptions)

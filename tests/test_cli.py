@@ -45,7 +45,7 @@ def test_compare_prints_the_table(tmp_path, capsys):
     rng = np.random.default_rng(0)
     np.save(tmp_path / "x.npy", rng.normal(size=(200, 2)))
     np.save(tmp_path / "y.npy", rng.normal(size=(200, 2)) + 2.0)
-    assert main(["compare", str(tmp_path / "x.npy"), str(tmp_path / "y.npy"), "--metrics", "w1,js", "--quiet"]) == 0
+    assert main(["compare", str(tmp_path / "x.npy"), str(tmp_path / "y.npy"), "--metrics", "w1,js_knn", "--quiet"]) == 0
     text = capsys.readouterr().out
     assert "w1" in text and "js" in text and "(200, 2)" in text
 

@@ -13,15 +13,15 @@ def samples():
 
 def test_values_equal_the_individual_functions(samples):
     x, y = samples
-    table = otdist.compare(x, y, metrics=("w1", "w2", "sliced", "sinkhorn", "kl", "js", "js_classifier"),
-                           options={"sliced": {"seed": 3}, "kl": {"k": 7}})
-    assert list(table.to_dict()) == ["w1", "w2", "sliced", "sinkhorn", "kl", "js", "js_classifier"]
+    table = otdist.compare(x, y, metrics=("w1", "w2", "sliced", "sinkhorn", "kl_knn", "js_knn", "js_classifier"),
+                           options={"sliced": {"seed": 3}, "kl_knn": {"k": 7}})
+    assert list(table.to_dict()) == ["w1", "w2", "sliced", "sinkhorn", "kl_knn", "js_knn", "js_classifier"]
     assert table["w1"] == otdist.wasserstein(x, y, method="exact")
     assert table["w2"] == otdist.wasserstein(x, y, p=2)
     assert table["sliced"] == otdist.wasserstein(x, y, method="sliced", seed=3)
     assert table["sinkhorn"] == pytest.approx(otdist.sinkhorn_divergence(x, y), rel=1e-12)
-    assert table["kl"] == otdist.kl(x, y, method="knn", k=7)
-    assert table["js"] == otdist.js(x, y, method="knn")
+    assert table["kl_knn"] == otdist.kl(x, y, method="knn", k=7)
+    assert table["js_knn"] == otdist.js(x, y, method="knn")
     assert table["js_classifier"] == otdist.js(x, y, method="classifier")
     assert table.n_x == 300 and table.dim == 2
 
@@ -44,10 +44,10 @@ def test_errors(samples):
     x, y = samples
     with pytest.raises(ValueError, match="metric must be one of"):
         otdist.compare(x, y, metrics=("w1", "tv"))
-    with pytest.raises(ValueError, match="options given for metrics not being computed: kl"):
-        otdist.compare(x, y, metrics=("w1",), options={"kl": {"k": 3}})
-    with pytest.raises(KeyError, match="'js' is not in this comparison"):
-        otdist.compare(x, y, metrics=("w1",))["js"]
+    with pytest.raises(ValueError, match="options given for metrics not being computed: kl_knn"):
+        otdist.compare(x, y, metrics=("w1",), options={"kl_knn": {"k": 3}})
+    with pytest.raises(KeyError, match="'js_knn' is not in this comparison"):
+        otdist.compare(x, y, metrics=("w1",))["js_knn"]
     with pytest.raises(ValueError, match="same dimension|dimension"):
         otdist.compare(x, y[:, :1])
 
@@ -58,8 +58,8 @@ def test_every_default_metric_takes_samples_of_different_sizes(samples):
     assert list(table.to_dict()) == list(otdist.comparison.DEFAULT_METRICS)
     assert table.n_x == 200 and table.n_y == 300
     assert table["w1"] == otdist.wasserstein(x[:200], y, method="exact")
-    assert table["kl"] == otdist.kl(x[:200], y, method="knn")
-    assert table["js"] == otdist.js(x[:200], y, method="knn")
+    assert table["kl_knn"] == otdist.kl(x[:200], y, method="knn")
+    assert table["js_knn"] == otdist.js(x[:200], y, method="knn")
     assert table["sinkhorn"] == pytest.approx(otdist.sinkhorn_divergence(x[:200], y), rel=1e-12)
 
 
@@ -78,14 +78,14 @@ class _Spy:
 @pytest.mark.parametrize("metrics, options, error, match", [
     ((), None, otdist.InputError, "at least one metric"),
     (("w1", "w1"), None, otdist.InputError, "distinct"),
-    (("w1", "kl"), {"kl": {"k": "five"}}, otdist.InputTypeError, "k must be an integer"),
-    (("w1", "js"), {"js": {"k": 400}}, otdist.InputError, "more than k=400"),
+    (("w1", "kl_knn"), {"kl_knn": {"k": "five"}}, otdist.InputTypeError, "k must be an integer"),
+    (("w1", "js_knn"), {"js_knn": {"k": 400}}, otdist.InputError, "more than k=400"),
     (("w1", "js_classifier"), {"js_classifier": {"model": "svm"}}, otdist.InputError, "model must be one of"),
     (("w1", "neural"), {"neural": {"critic": "lipschitz"}}, otdist.InputError, "critic must be one of"),
     (("w1", "neural"), {"neural": {"n_folds": 200}}, otdist.InputError, "cross-fitting"),
     (("w1", "sinkhorn"), {"sinkhorn": {"epsilonn": 0.1}}, otdist.InputTypeError, "sinkhorn_divergence"),
     (("w1", "w2"), {"w2": {"p": 3}}, otdist.InputError, "sets p itself"),
-    (("w1", "kl"), {"kl": 5}, otdist.InputTypeError, "must be a dict"),
+    (("w1", "kl_knn"), {"kl_knn": 5}, otdist.InputTypeError, "must be a dict"),
 ])
 def test_everything_is_checked_before_any_metric_is_computed(samples, monkeypatch, metrics, options, error, match):
     spy = _Spy(monkeypatch)
