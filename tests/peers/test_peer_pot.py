@@ -199,14 +199,16 @@ def test_emd_1d_emd2_1d(weighted):
         otdist.transport(rng.randn(n, 2), rng.randn(m, 2), [], [], method="1d")
 
 
-def test_wasserstein_1d():
+def _pot_1d_histograms(n):
+    """POT's 1-D test data: a grid on [0, 5] and two random histograms on it."""
     rng = np.random.RandomState(0)
-    n = 100
     x = np.linspace(0, 5, n)
-    rho_u = np.abs(rng.randn(n))
-    rho_u /= rho_u.sum()
-    rho_v = np.abs(rng.randn(n))
-    rho_v /= rho_v.sum()
+    rho_u, rho_v = np.abs(rng.randn(n)), np.abs(rng.randn(n))
+    return x, rho_u / rho_u.sum(), rho_v / rho_v.sum()
+
+
+def test_wasserstein_1d():
+    x, rho_u, rho_v = _pot_1d_histograms(100)
     np.testing.assert_almost_equal(otdist.wasserstein(x, x, rho_u, rho_v, p=1), wasserstein_distance(x, x, rho_u, rho_v))
     np.testing.assert_almost_equal(otdist.wasserstein(x, x + 1, p=2), 1.0)
     # POT's two columns at once (the second is 10x the first): W_2**2 scales by 100.
@@ -216,13 +218,7 @@ def test_wasserstein_1d():
 
 @pytest.mark.parametrize("dtype", (torch.float32, torch.float64))
 def test_wasserstein_1d_type_devices(dtype):
-    rng = np.random.RandomState(0)
-    n = 10
-    x = np.linspace(0, 5, n)
-    rho_u = np.abs(rng.randn(n))
-    rho_u /= rho_u.sum()
-    rho_v = np.abs(rng.randn(n))
-    rho_v /= rho_v.sum()
+    x, rho_u, rho_v = _pot_1d_histograms(10)
     xb, rho_ub, rho_vb = (torch.as_tensor(t, dtype=dtype) for t in (x, rho_u, rho_v))
     res = otdist.wasserstein(xb, xb, rho_ub, rho_vb, p=1, method="1d")
     assert res.dtype == xb.dtype and res.device == xb.device

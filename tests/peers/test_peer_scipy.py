@@ -38,6 +38,11 @@ def w1(u, v, uw=None, vw=None, method="auto"):
 
 
 @pytest.mark.parametrize("method", METHODS_1D)
+
+def _random_problem(rng, nu, nv, ndim):
+    """Points and weights drawn as scipy's tests draw them: uniform on [0, 1)."""
+    return rng.random(size=(nu, ndim)), rng.random(size=(nv, ndim)), rng.random(size=nu), rng.random(size=nv)
+
 class TestWassersteinDistance:
     def test_simple(self, method):
         assert_allclose(w1([0, 1], [0], [1, 1], [1], method=method), 0.5)
@@ -127,10 +132,7 @@ class TestWassersteinDistanceND:
     @pytest.mark.parametrize("ndim", (1, 2, 6))
     def test_zero_weight_nD(self, method, nu, nv, ndim):
         rng = np.random.default_rng(38573488467338826109)
-        u_values = rng.random(size=(nu, ndim))
-        v_values = rng.random(size=(nv, ndim))
-        u_weights = rng.random(size=nu)
-        v_weights = rng.random(size=nv)
+        u_values, v_values, u_weights, v_weights = _random_problem(rng, nu, nv, ndim)
         ref = w1(u_values, v_values, u_weights, v_weights, method=method)
         add_row, nrows = rng.integers(0, nu, size=2)
         add_value = rng.random(size=(nrows, ndim))
@@ -150,10 +152,7 @@ class TestWassersteinDistanceND:
     @pytest.mark.parametrize("ndim", (1, 3, 5))
     def test_multi_dim_nD(self, method, nu, nv, ndim):
         rng = np.random.default_rng(2736495738494849509)
-        u_values = rng.random(size=(nu, ndim))
-        v_values = rng.random(size=(nv, ndim))
-        u_weights = rng.random(size=nu)
-        v_weights = rng.random(size=nv)
+        u_values, v_values, u_weights, v_weights = _random_problem(rng, nu, nv, ndim)
         ref = w1(u_values, v_values, u_weights, v_weights, method=method)
         add_dim = rng.integers(0, ndim)
         add_value = rng.random()
@@ -166,10 +165,7 @@ class TestWassersteinDistanceND:
     @pytest.mark.parametrize("ndim", (2, 4, 7))
     def test_orthogonal_nD(self, method, nu, nv, ndim):
         rng = np.random.default_rng(34746837464536)
-        u_values = rng.random(size=(nu, ndim))
-        v_values = rng.random(size=(nv, ndim))
-        u_weights = rng.random(size=nu)
-        v_weights = rng.random(size=nv)
+        u_values, v_values, u_weights, v_weights = _random_problem(rng, nu, nv, ndim)
         ref = w1(u_values, v_values, u_weights, v_weights, method=method)
         transform = ortho_group(ndim).rvs(random_state=rng)
         shift = rng.random(size=ndim)

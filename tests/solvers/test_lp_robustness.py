@@ -294,22 +294,22 @@ def _failing_linprog(fail):
     return linprog
 
 
+def _random_lp(seed, n, m):
+    rng = np.random.default_rng(seed)
+    a, b = rng.random(n), rng.random(m)
+    return a / a.sum(), b / b.sum(), cdist(rng.normal(size=(n, 2)), rng.normal(size=(m, 2)))
+
+
 @pytest.mark.parametrize("method", ["primal", "dual"])
 def test_highs_falls_back_to_presolve_off(monkeypatch, method):
-    rng = np.random.default_rng(5)
-    a, b = rng.random(12), rng.random(9)
-    a, b = a / a.sum(), b / b.sum()
-    cost = cdist(rng.normal(size=(12, 2)), rng.normal(size=(9, 2)))
+    a, b, cost = _random_lp(5, 12, 9)
     monkeypatch.setattr(scipy.optimize, "linprog", _failing_linprog(lambda algorithm, presolve, arcs: presolve))
     assert_optimal(solve(a, b, cost, method), a, b, cost, pot_value(a, b, cost))
 
 
 @pytest.mark.parametrize("method", ["primal", "dual"])
 def test_highs_failing_on_restricted_problems_falls_back_to_the_full_problem(monkeypatch, method):
-    rng = np.random.default_rng(6)
-    a, b = rng.random(20), rng.random(16)
-    a, b = a / a.sum(), b / b.sum()
-    cost = cdist(rng.normal(size=(20, 2)), rng.normal(size=(16, 2)))
+    a, b, cost = _random_lp(6, 20, 16)
     calls = []
 
     def restricted(algorithm, presolve, arcs):
