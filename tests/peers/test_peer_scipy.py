@@ -37,12 +37,12 @@ def w1(u, v, uw=None, vw=None, method="auto"):
 # ----------------------------------------------------------------------------- TestWassersteinDistance
 
 
-@pytest.mark.parametrize("method", METHODS_1D)
-
 def _random_problem(rng, nu, nv, ndim):
     """Points and weights drawn as scipy's tests draw them: uniform on [0, 1)."""
     return rng.random(size=(nu, ndim)), rng.random(size=(nv, ndim)), rng.random(size=nu), rng.random(size=nv)
 
+
+@pytest.mark.parametrize("method", METHODS_1D)
 class TestWassersteinDistance:
     def test_simple(self, method):
         assert_allclose(w1([0, 1], [0], [1, 1], [1], method=method), 0.5)
