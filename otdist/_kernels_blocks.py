@@ -126,24 +126,43 @@ def diagonal_sum(x, k, h):
     return sum(parts[1:], parts[0]) if is_torch(x) else math.fsum(float(p) for p in parts)
 
 
+def _sorted(values, mass):
+    if mass is None:
+        return np.sort(values), None
+    order = np.argsort(values)
+    return values[order], mass[order]
+
+
+def _cdf(in_sample, masses, order):
+    """The CDF of one sample at the pooled sorted points: exact counts / size when unweighted."""
+    if masses is None:
+        counts = np.cumsum(in_sample[:-1])
+        return counts / (counts[-1] + in_sample[-1])
+    cumulative = np.cumsum(masses[order])
+    return cumulative[:-1] / cumulative[-1]
+
+
 def energy_squared_1d(u, a, v, b):
     """The squared energy distance between weighted samples on the line: 2 * int (F_u - F_v)^2, in O(N log N).
 
-    ``a`` and ``b`` are the masses (any positive scale); the CDFs are their cumulative sums in the pooled
-    sorted order, divided by the totals, as in ``scipy.stats.energy_distance``.
+    ``a`` and ``b`` are masses (any positive scale), or None for uniform ones; the CDFs are cumulative
+    masses in the pooled sorted order divided by the totals, as in ``scipy.stats.energy_distance``.
     """
     if is_torch(u):
         import torch
 
+        a = torch.ones_like(u) if a is None else a
+        b = torch.ones_like(v) if b is None else b
         z, order = torch.sort(torch.cat([u, v]))
         mass_u = torch.cat([a, torch.zeros_like(b)])[order].cumsum(0)
         mass_v = torch.cat([torch.zeros_like(a), b])[order].cumsum(0)
         gap = (mass_u[:-1] / mass_u[-1] - mass_v[:-1] / mass_v[-1]).square()
         return 2.0 * (torch.diff(z) * gap).sum()
-    pooled = np.concatenate([u, v])
-    order = np.argsort(pooled, kind="stable")
-    z = pooled[order]
-    mass_u = np.cumsum(np.concatenate([a, np.zeros_like(b)])[order])
-    mass_v = np.cumsum(np.concatenate([np.zeros_like(a), b])[order])
-    gap = np.square(mass_u[:-1] / mass_u[-1] - mass_v[:-1] / mass_v[-1])
-    return 2.0 * float(np.dot(np.diff(z), gap))
+    n, m = u.shape[0], v.shape[0]
+    (u, a), (v, b) = _sorted(u, a), _sorted(v, b)
+    runs = np.concatenate([u, v])
+    order = np.argsort(runs, kind="stable")  # two sorted runs: a linear-time merge
+    in_u = order < n
+    cdf_u = _cdf(in_u, None if a is None else np.concatenate([a, np.zeros(m)]), order)
+    cdf_v = _cdf(~in_u, None if b is None else np.concatenate([np.zeros(n), b]), order)
+    return 2.0 * float(np.dot(np.diff(runs[order]), np.square(cdf_u - cdf_v)))

@@ -102,7 +102,7 @@ def energy_distance(u_values, v_values, u_weights=None, v_weights=None):
     """
     names = ("u_values", "v_values", "u_weights", "v_weights")
     like, x, y, a, b = _samples(u_values, v_values, u_weights, v_weights, names)
-    masses = (a if u_weights is not None else a * 0 + 1, b if v_weights is not None else b * 0 + 1)
+    masses = (None if u_weights is None else a, None if v_weights is None else b)
     return scalar_out(pth_root(_squared_energy(x, a, y, b, masses), 2), like)
 
 
