@@ -176,7 +176,7 @@ def _wgan_train(args: argparse.Namespace) -> int:
 
     config = wgan.Config(data=args.data, lipschitz=args.lipschitz, steps=args.steps, n_critic=args.n_critic,
                          batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device, out=args.out,
-                         resume=args.resume, progress=not args.quiet)
+                         resume=args.resume, progress=not args.quiet, eval_samples=args.eval_samples)
     config.validated()  # refuse bad options before touching --out
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only the first rank writes
         _wgan_out(args)
@@ -208,6 +208,7 @@ def _wgan_sample(args: argparse.Namespace) -> int:
 def _add_wgan(sub) -> None:
     from .neural.critics import CRITICS
     from .wgan.data import DATASETS
+    from .wgan.train import EVAL_SAMPLES
 
     wgan = sub.add_parser("wgan", help="train a WGAN whose critic is the KR critic, or sample from one")
     commands = wgan.add_subparsers(dest="wgan_command", required=True)
@@ -219,6 +220,8 @@ def _add_wgan(sub) -> None:
     train.add_argument("--batch-size", type=_positive_int, default=256)
     train.add_argument("--lr", type=float, help="learning rate (default: per critic, as in the WGAN papers)")
     train.add_argument("--seed", type=_seed, default=0)
+    train.add_argument("--eval-samples", type=_positive_int, default=EVAL_SAMPLES,
+                       help="generated and real points per evaluation and per draw of the W1 ratio (default: %(default)s)")
     train.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1, ...")
     train.add_argument("--out", default="wgan-run", help="output directory")
     mode = train.add_mutually_exclusive_group()

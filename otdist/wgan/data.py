@@ -72,6 +72,15 @@ def _swiss_roll(n: int, rng: np.random.Generator) -> np.ndarray:
     return points + 0.02 * rng.normal(size=(n, 2))
 
 
+def sampler(name: str):
+    """``draw(n, rng) -> (n, 2)`` fresh points of the 2-D dataset ``name`` (mixtures and the Swiss roll)."""
+    if name in ("8gaussians", "25gaussians"):
+        return lambda n, rng: _mixture(name, n, rng)
+    if name == "swissroll":
+        return _swiss_roll
+    raise InputError(f"fresh draws exist for the 2-D datasets 8gaussians, 25gaussians and swissroll; got {name!r}.")
+
+
 def flag_images(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """``n`` flags (n, 3, 24, 36) in [0, 1] and their layout labels (indices into FLAG_LAYOUTS)."""
     _, height, width = FLAG_SHAPE

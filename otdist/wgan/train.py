@@ -41,7 +41,7 @@ from .._backend import resolve_device
 from ..exceptions import InputError
 from . import checkpoint as C
 from . import metrics as M
-from .data import DATASETS, Dataset, load
+from .data import DATASETS, Dataset, load, sampler
 from .models import IMAGES, POINTS, Generator, build
 from .runtime import InterruptFlag, PrivateRNG, evaluating
 
@@ -327,6 +327,9 @@ def train(config: Config) -> Run:
     if main_rank:
         samples = trainer.generate(config.eval_samples, seed=20_000 + config.seed).cpu().numpy()
         run.metrics = M.evaluate(samples, trainer.data, config.seed)
+        if not trainer.data.is_image:
+            draw = lambda n, seed: trainer.generate(n, seed=30_000 + seed).cpu().numpy()  # noqa: E731
+            run.metrics.update(M.w1_ratio(draw, sampler(config.data), config.eval_samples, config.seed))
         run.metrics.update({"steps": trainer.step, "seconds": time.perf_counter() - clock,
                             "spearman_critic_vs_distance": _spearman(trainer.log),
                             "distance": "sliced W1" if trainer.data.is_image else "exact W1"})

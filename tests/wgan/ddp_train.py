@@ -12,7 +12,7 @@ if __name__ == "__main__":
     out_dir, lipschitz = sys.argv[1], sys.argv[2]
     D.init_from_env()
     rank, size = D.world()
-    run = wgan.train(wgan.Config(data="8gaussians", lipschitz=lipschitz, steps=4, batch_size=64, eval_every=2,
+    run = wgan.train(wgan.Config(data="8gaussians", lipschitz=lipschitz, steps=4, batch_size=64, eval_every=2, eval_samples=200,
                                  out=f"{out_dir}/run", progress=False, device="cpu"))
     params = {name: torch.cat([p.detach().flatten() for p in model.parameters()]).tolist()
               for name, model in (("generator", run.generator), ("critic", run.critic))}

@@ -16,7 +16,7 @@ from otdist import _io, wgan
 from otdist.cli import main
 from otdist.wgan import checkpoint, metrics
 from otdist.wgan.train import _Trainer
-from otdist.wgan.data import load
+from otdist.wgan.data import load, sampler
 
 #: Evaluation samples of the tiny runs (the exact W1 between them is the slowest part of a step).
 TINY_EVAL = 200
@@ -106,6 +106,21 @@ def test_mixture_metrics_on_planted_generators():
     assert blurred["high_quality_fraction"] < 0.05
 
 
+@pytest.mark.parametrize("name", ["8gaussians", "swissroll"])
+def test_w1_ratio_of_planted_generators(name):
+    draw = sampler(name)
+    n, shift = 150, np.array([40.0, 0.0])
+    perfect = metrics.w1_ratio(lambda k, seed: draw(k, np.random.default_rng(seed)), draw, n, seed=1)
+    shifted = metrics.w1_ratio(lambda k, seed: draw(k, np.random.default_rng(seed)) + shift, draw, n, seed=1)
+    # A perfect generator is another sample of the data: its ratio is a ratio of two noise-floor means
+    # (5 and 15 draws; one draw varies by 30-40%), so well inside [0.5, 2].
+    assert 0.5 < perfect["w1_ratio"] < 2.0
+    # Triangle inequality: |W1(g + s, r) - |s|| <= W1(g, r), a noise-floor draw; 5 of them average below 3x the floor.
+    assert abs(shifted["w1_generated_mean"] - 40.0) <= 3 * shifted["w1_floor_mean"]
+    assert shifted["w1_ratio"] == pytest.approx(shifted["w1_generated_mean"] / shifted["w1_floor_mean"], rel=1e-12)
+    assert shifted["w1_floor_mean"] == perfect["w1_floor_mean"]  # the floor depends on the data and seed only
+
+
 @pytest.mark.parametrize("name", ["digits", "flags"])
 def test_image_metrics_on_planted_generators(name):
     data = load(name)
@@ -126,13 +141,14 @@ def test_flags_are_in_range_and_every_layout_appears():
 def test_cli_train_and_sample(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["wgan", "train", "--data", "swissroll", "--steps", "4", "--out", str(out), "--quiet",
-                 "--batch-size", "32"]) == 0
+                 "--batch-size", "32", "--eval-samples", str(TINY_EVAL)]) == 0
     text = capsys.readouterr().out
     assert "exact_w1_to_real" in text
     for name in ("log.csv", "checkpoint.pt", "samples.png", "curves.png", "metrics.json", "config.json"):
         assert (out / name).is_file(), name
     assert (out / "samples.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert json.loads((out / "metrics.json").read_text())["steps"] == 4
+    written = json.loads((out / "metrics.json").read_text())
+    assert written["steps"] == 4 and written["w1_ratio"] > 0
     assert main(["wgan", "sample", "--checkpoint", str(out / "checkpoint.pt"), "--n", "50", "--out",
                  str(tmp_path / "s.npy")]) == 0
     assert np.load(tmp_path / "s.npy").shape == (50, 2)
