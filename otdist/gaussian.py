@@ -229,7 +229,7 @@ def _nonnegative(value):
 def _centred(points, weights, name: str):
     """(mean, centred points, 1 - Σ a_i²): the weighted mean and the ``ddof = 1`` normaliser."""
     scale = (weights * (1 - weights)).sum()
-    if float(scale) <= 0:
+    if float(to_numpy(scale)) <= 0:
         positive = int((to_numpy(weights) > 0).sum())
         raise InputError(
             f"{name} needs at least two points with positive weight to estimate a covariance (ddof = 1); got "
