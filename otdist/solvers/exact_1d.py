@@ -6,8 +6,15 @@ For measures on R, the optimal coupling is monotone and
 
 a sum over the merged cumulative-weight levels of both measures.  Cost: two sorts,
 and one linear merge of the two sorted level arrays -- O((n + m) log(n + m)).
-The same code runs on NumPy arrays and on torch tensors (then it is differentiable in the
-values and in the weights).
+Every function works along the last axis, so a batch of problems (..., n) and (..., m) is solved
+in one pass.  The same code runs on NumPy arrays and on torch tensors (then it is differentiable
+in the values and in the weights).
+
+The coupling's support is a staircase through the sorted samples: each merged level moves one
+step in u or in v.  Dual potentials follow from it by complementary slackness (f_i + g_j = C_ij on
+every step); the cost |x - y|^p of sorted points is a Monge array, so they are feasible, and one
+c-transform each way, computed by monotone row minima in O((n + m) log(n + m)), removes the
+rounding of the recursion.
 """
 
 from __future__ import annotations
@@ -31,14 +38,15 @@ class Monotone1D:
 
 
 class _NumpyOps:
-    argsort = staticmethod(np.argsort)
-    sort = staticmethod(np.sort)
+    argsort = staticmethod(lambda x: np.argsort(x, axis=-1))
+    sort = staticmethod(lambda x: np.sort(x, axis=-1))
     # kind="stable" on two concatenated sorted runs is a linear merge (timsort).
-    merge_order = staticmethod(lambda x: np.argsort(x, kind="stable"))
-    cumsum = staticmethod(np.cumsum)
-    concat = staticmethod(np.concatenate)
-    where = staticmethod(np.where)
-    diff0 = staticmethod(lambda x: np.diff(x, prepend=0.0))
+    merge_order = staticmethod(lambda x: np.argsort(x, axis=-1, kind="stable"))
+    cumsum = staticmethod(lambda x: np.cumsum(x, axis=-1))
+    concat = staticmethod(lambda xs: np.concatenate(xs, axis=-1))
+    take = staticmethod(lambda x, index: np.take_along_axis(x, index, axis=-1))
+    broadcast = staticmethod(np.broadcast_to)
+    diff0 = staticmethod(lambda x: np.diff(x, axis=-1, prepend=0.0))
 
 
 class _TorchOps:
@@ -46,39 +54,41 @@ class _TorchOps:
     def argsort(x):
         import torch
 
-        return torch.argsort(x)
+        return torch.argsort(x, dim=-1)
 
     @staticmethod
     def sort(x):
         import torch
 
-        return torch.sort(x).values
+        return torch.sort(x, dim=-1).values
 
     @staticmethod
     def merge_order(x):
         import torch
 
-        return torch.argsort(x, stable=True)
+        return torch.argsort(x, dim=-1, stable=True)
 
-    cumsum = staticmethod(lambda x: x.cumsum(0))
+    cumsum = staticmethod(lambda x: x.cumsum(-1))
 
     @staticmethod
     def concat(xs):
         import torch
 
-        return torch.cat(xs)
+        return torch.cat(xs, dim=-1)
 
     @staticmethod
-    def where(cond, a, b):
+    def take(x, index):
         import torch
 
-        return torch.where(cond, a, b)
+        return torch.gather(x, -1, index)
+
+    broadcast = staticmethod(lambda x, shape: x.expand(shape))
 
     @staticmethod
     def diff0(x):
         import torch
 
-        return torch.diff(x, prepend=x.new_zeros(1))
+        return torch.diff(x, dim=-1, prepend=x.new_zeros((*x.shape[:-1], 1)))
 
 
 def _ops(x):
@@ -96,10 +106,10 @@ def power(diff, p: float):
 
 def _cumulative(values, weights, ops):
     order = ops.argsort(values)
-    cum = ops.cumsum(weights[order])
+    cum = ops.cumsum(ops.take(ops.broadcast(weights, values.shape), order))
     # The last level is exactly 1 so that both level arrays end together.
-    cum = cum / cum[-1]
-    return order, values[order], cum
+    cum = cum / cum[..., -1:]
+    return order, ops.take(values, order), cum
 
 
 def _quantile_index(from_this, count, size):
@@ -113,30 +123,109 @@ def _quantile_index(from_this, count, size):
     return index.clip(max=size - 1)
 
 
-def transport_cost(u, v, u_weights, v_weights, p: float, *, uniform: bool = False):
-    """W_p(u, v) ** p for 1-D values with normalised weights.
+@dataclass(frozen=True)
+class _Staircase:
+    """The monotone coupling in sorted positions: interval k moves ``mass[k]`` from the
+    ``iu[k]``-th smallest u to the ``iv[k]``-th smallest v."""
 
+    u_order: Any
+    u_sorted: Any
+    iu: Any
+    v_order: Any
+    v_sorted: Any
+    iv: Any
+    mass: Any
+
+
+def _staircase(u, v, u_weights, v_weights) -> _Staircase:
+    ops = _ops(u)
+    u_order, u_sorted, u_cum = _cumulative(u, u_weights, ops)
+    v_order, v_sorted, v_cum = _cumulative(v, v_weights, ops)
+    n = u.shape[-1]
+    merged = ops.concat([u_cum, v_cum])
+    order = ops.merge_order(merged)
+    mass = ops.diff0(ops.take(merged, order))
+    from_u = order < n
+    iu = _quantile_index(from_u, ops.cumsum(from_u), n)
+    iv = _quantile_index(~from_u, ops.cumsum(~from_u), v.shape[-1])
+    return _Staircase(u_order, u_sorted, iu, v_order, v_sorted, iv, mass)
+
+
+def transport_cost(u, v, u_weights, v_weights, p: float, *, uniform: bool = False):
+    """W_p(u, v) ** p between 1-D samples along the last axis, with normalised weights.
+
+    ``u`` (..., n) and ``v`` (..., m) hold one problem per leading index (the same leading shape);
+    the weights have the shape of their values or are one (n,) / (m,) vector shared by every problem.
     ``uniform=True`` promises equal sizes and uniform weights: then the cost is the mean
     of |sorted(u) - sorted(v)| ** p and only the two sorts are paid.
     """
     ops = _ops(u)
     if uniform:
-        return power(ops.sort(u) - ops.sort(v), p).mean()
-    return monotone_coupling(u, v, u_weights, v_weights, p).transport_cost
+        return power(ops.sort(u) - ops.sort(v), p).mean(-1)
+    s = _staircase(u, v, u_weights, v_weights)
+    return (s.mass * power(ops.take(s.u_sorted, s.iu) - ops.take(s.v_sorted, s.iv), p)).sum(-1)
 
 
 def monotone_coupling(u, v, u_weights, v_weights, p: float) -> Monotone1D:
-    """The optimal (monotone) coupling between two weighted 1-D samples."""
-    ops = _ops(u)
-    u_order, u_sorted, u_cum = _cumulative(u, u_weights, ops)
-    v_order, v_sorted, v_cum = _cumulative(v, v_weights, ops)
-    n = u.shape[0]
-    merged = ops.concat([u_cum, v_cum])
-    order = ops.merge_order(merged)
-    levels = merged[order]
-    mass = ops.diff0(levels)
-    from_u = order < n
-    iu = _quantile_index(from_u, ops.cumsum(from_u), n)
-    iv = _quantile_index(~from_u, ops.cumsum(~from_u), v.shape[0])
-    cost = (mass * power(u_sorted[iu] - v_sorted[iv], p)).sum()
-    return Monotone1D(cost, u_order[iu], v_order[iv], mass)
+    """The optimal (monotone) coupling between two weighted 1-D samples (n,) and (m,)."""
+    s = _staircase(u, v, u_weights, v_weights)
+    cost = (s.mass * power(s.u_sorted[s.iu] - s.v_sorted[s.iv], p)).sum()
+    return Monotone1D(cost, s.u_order[s.iu], s.v_order[s.iv], s.mass)
+
+
+def _c_transform(rows, cols, potential, p: float) -> np.ndarray:
+    """min_i |rows_i - cols_j| ** p - potential_i for every j, with ``rows`` and ``cols`` sorted.
+
+    C_ij - potential_i is a Monge array (|x - y|^p is convex in x - y), so the first row minimising
+    column j is non-decreasing in j: each round of the divide and conquer solves the middle column of
+    every open range of columns over its range of rows, all ranges at once, O(n + m) work a round.
+    """
+    m = cols.shape[0]
+    out = np.empty(m)
+    col_lo, col_hi = np.array([0]), np.array([m - 1])
+    row_lo, row_hi = np.array([0]), np.array([rows.shape[0] - 1])
+    while col_lo.size:
+        mid = (col_lo + col_hi) // 2
+        length = row_hi - row_lo + 1
+        start = np.concatenate([[0], np.cumsum(length)[:-1]])
+        segment = np.repeat(np.arange(mid.size), length)
+        row = row_lo[segment] + np.arange(segment.size) - start[segment]
+        values = power(rows[row] - cols[mid[segment]], p) - potential[row]
+        best = np.minimum.reduceat(values, start)
+        first = np.minimum.reduceat(np.where(values == best[segment], np.arange(values.size), values.size), start)
+        out[mid], arg = values[first], row[first]
+        left, right = mid > col_lo, mid < col_hi
+        col_lo, col_hi = np.concatenate([col_lo[left], mid[right] + 1]), np.concatenate([mid[left] - 1, col_hi[right]])
+        row_lo, row_hi = np.concatenate([row_lo[left], arg[right]]), np.concatenate([arg[left], row_hi[right]])
+    return out
+
+
+@dataclass(frozen=True)
+class Dual1D:
+    """Optimal dual potentials of a 1-D problem, in the original order (NumPy, float64)."""
+
+    f: np.ndarray
+    g: np.ndarray
+    transport_cost: float  # of the monotone coupling, in float64: the primal side of the duality gap
+
+
+def dual_potentials(u, v, u_weights, v_weights, p: float) -> Dual1D:
+    """Optimal dual potentials (f, g) of the 1-D problem with cost |u_i - v_j| ** p (NumPy inputs).
+
+    On the staircase, step k moves one index; f_i + g_j = C_k on every step (complementary slackness)
+    says that f changes by C_k - C_{k-1} when u moves and g when v moves, so f is a cumulative sum
+    (f = 0 at the smallest u).  Then g = f^c and f = g^c: exact arithmetic leaves them unchanged (the
+    staircase potentials of a Monge cost are feasible), and in floating point they make f_i + g_j <= C_ij
+    hold to within one rounding of each entry, while sum_i a_i f_i + sum_j b_j g_j is the transport cost.
+    """
+    s = _staircase(u, v, u_weights, v_weights)
+    steps = power(s.u_sorted[s.iu] - s.v_sorted[s.iv], p)
+    change = np.diff(steps, prepend=0.0)
+    f_path = np.cumsum(np.where(np.diff(s.iu, prepend=0) > 0, change, 0.0))
+    f_sorted = np.empty(u.shape[0])
+    f_sorted[s.iu] = f_path
+    g_sorted = _c_transform(s.u_sorted, s.v_sorted, f_sorted, p)
+    f_sorted = _c_transform(s.v_sorted, s.u_sorted, g_sorted, p)
+    f, g = np.empty_like(f_sorted), np.empty_like(g_sorted)
+    f[s.u_order], g[s.v_order] = f_sorted, g_sorted
+    return Dual1D(f, g, float(s.mass @ steps))
