@@ -1,7 +1,10 @@
 """Energy distance and MMD against scipy and GeomLoss, measured in the same run.
 
     python benchmarks/bench_kernels.py
-    python benchmarks/bench_kernels.py --sizes 500 1000 2000 --permutations 1000
+    python benchmarks/bench_kernels.py --sizes 500 1000 2000 --permutations 1000 --threads 1
+
+On a machine shared with other work, --threads 1 keeps torch's threads from waiting on each other: the
+small matrix operations then time what they compute, not the contention.
 
 Every row checks that both sides computed the same number (GeomLoss's SamplesLoss is MMD²/2) before it
 reports a time.
@@ -77,7 +80,10 @@ def main() -> None:
     parser.add_argument("--n-1d", type=int, default=1_000_000)
     parser.add_argument("--sizes", type=int, nargs="+", default=[500, 1000, 2000])
     parser.add_argument("--permutations", type=int, default=1000)
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's own)")
     args = parser.parse_args()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(HEADER)
     for line in (*energy_1d(args.n_1d), *mmd_against_geomloss(args.sizes), *permutations(500, args.permutations)):
