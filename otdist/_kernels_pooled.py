@@ -118,8 +118,10 @@ def _statistics(K, n: int, perms, unbiased: bool, xp):
     """One chunk of rows: E (B, N) marks the first group; every sum comes from M = E K."""
     batch, size = perms.shape
     m = size - n
-    rows = xp.arange(batch)[:, None]
-    first = xp.zeros((batch, size), dtype=K.dtype) if xp is np else K.new_zeros((batch, size))
+    if xp is np:
+        rows, first = np.arange(batch)[:, None], np.zeros((batch, size), dtype=K.dtype)
+    else:
+        rows, first = xp.arange(batch, device=K.device)[:, None], K.new_zeros((batch, size))
     first[rows, perms[:, :n]] = 1.0
     second = 1.0 - first
     product = first @ K
