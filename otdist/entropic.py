@@ -10,50 +10,49 @@ Conventions, for the cost ``C_ij = d(x_i, y_j) ** p`` and ``eps`` absolute, in t
 * GeomLoss's cost is ``|x - y|^p / p`` (half ours at p = 2) and its epsilon ``blur ** p``: our
   ``eps = p * blur ** p``, and our values are p times GeomLoss's (p = 1, 2).
 
+``cost=C`` (with ``x = y = None``) solves the problem on a given (n, m) or (B, n, m) cost matrix, any
+real entries, as POT's ``ot.sinkhorn(a, b, C, eps)`` for histograms on a shared support; ``value`` is
+then ``<P_eps, C>`` itself (no root).
+
+``reach=rho`` relaxes each marginal constraint to a penalty ``lam KL(. || .)`` with ``lam = rho ** p``
+(:mod:`otdist.solvers.unbalanced`); the weights are then masses, not normalised.  ``entropic_cost`` and
+``value`` are the whole objective ``UOT_eps = <P, C> + eps KL(P || a (x) b) + lam KL(P 1 || a) +
+lam KL(P^T 1 || b)`` (generalized KL), since a plan of mass other than 1 has no W_p.  POT:
+``ot.unbalanced.sinkhorn_unbalanced(a, b, C, eps, reg_m=lam)`` (``reg_type="kl"``) is the plan;
+GeomLoss (half cost at p = 2): ``blur = (eps / p) ** (1 / p)``, ``reach = (lam / p) ** (1 / p)``.
+
 ``relative=True`` (and the default epsilon, 1%) makes ``epsilon`` a fraction of the cost spread
 ``max C - min C``, which, like the entropic plan, does not change when a constant is added to C.
 When every cost is equal the plan is ``a (x) b`` whatever epsilon, and the fraction is used as is.
 
-Reaching ``max_iter`` before the L1 marginal error of the returned plan is below ``tol`` raises
+Reaching ``max_iter`` before the L1 marginal error of the returned plan is below ``tol`` (unbalanced:
+before an iteration changes the potentials by at most ``tol * eps``) raises
 :class:`otdist.ConvergenceError` (``on_unconverged="raise"``, the default) or returns the result with
 a :class:`otdist.ConvergenceWarning` (``on_unconverged="warn"``).
 
 Gradients (torch input) flow to the points and weights: by the envelope theorem for ``entropic_cost``
 and ``sinkhorn_divergence``; by implicit differentiation of the Sinkhorn fixed point for
 ``transport_cost`` and ``value``, which are not stationary in the potentials
-(:func:`otdist.solvers.online.linear_cost`).
+(:func:`otdist.solvers.online.linear_cost`).  Unbalanced: ``value`` and ``entropic_cost`` by the
+envelope theorem; ``transport_cost`` carries no gradient.
 """
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-import numpy as np
-
-from . import _validation as V
+from . import _entropic_setup as S
 from . import registry
-from .problem import Problem
-from ._backend import array_out, compute_dtype, is_torch, numpy_output_dtype, output_dtype, scalar_out, torch_reference
-from ._results import TransportResult
-from .cost import DEFAULT_MAX_SIZE, Metric, ground_cost
-from .exceptions import ConvergenceError, ConvergenceWarning, InputError
+from ._entropic_method import sinkhorn_method
+from .cost import DEFAULT_MAX_SIZE, Metric
 
-#: Default epsilon when none is given: this fraction of the cost spread max C - min C.
-DEFAULT_RELATIVE_EPSILON = 0.01
-#: Default stopping tolerance on the L1 marginal error, per floating-point precision.
-DEFAULT_TOL = {"float64": 1e-8, "float32": 1e-4}
 #: ... for the divergence, whose debiasing cancels the values to far below the value error that
-#: DEFAULT_TOL allows (a permuted copy must come out within 1e-12 of the cost spread).
+#: the default tolerance allows (a permuted copy must come out within 1e-12 of the cost spread).
 DIVERGENCE_TOL = {"float64": 1e-10, "float32": 1e-4}
 DEFAULT_MAX_ITER = 10_000
 DEFAULT_SCALING = 0.1
-GUARD_ALTERNATIVES = 'backend="geomloss" with pykeops installed, or method="sliced"'
-GEOMLOSS_GUARD = 'install pykeops for GeomLoss\'s online backend, or method="sliced"'
-BACKENDS = ("torch", "geomloss")
-ON_UNCONVERGED = ("raise", "warn")
 
 
 @dataclass(frozen=True)
@@ -63,18 +62,23 @@ class SinkhornResult:
     Attributes
     ----------
     value
-        ``transport_cost ** (1/p)``: the Sinkhorn approximation of W_p.
+        ``transport_cost ** (1/p)``: the Sinkhorn approximation of W_p; ``transport_cost`` itself for a
+        given cost matrix; ``entropic_cost`` with ``reach`` (unbalanced).
     transport_cost
         ``<P_eps, C>``, the cost of the entropic plan (POT's ``sinkhorn2``, ``ot.solve(...).value_linear``).
     entropic_cost
-        ``OT_eps = <P_eps, C> + eps KL(P_eps || a (x) b)`` (POT's ``ot.solve(..., reg=eps).value``).
+        ``OT_eps = <P_eps, C> + eps KL(P_eps || a (x) b)`` (POT's ``ot.solve(..., reg=eps).value``);
+        with ``reach``, the unbalanced objective, its two marginal penalties included.
     potentials
         Dual potentials (f, g), shapes (n,) and (m,) (or (B, n), (B, m) for batches).
     epsilon
         The absolute regularisation used.
     n_iter, converged, marginal_error
         Iterations (all epsilon stages), whether the L1 marginal error of the returned plan reached
-        ``tol``, and that error.
+        ``tol``, and that error (unbalanced: the last iteration's largest change of the potentials over
+        epsilon).
+    reach
+        The marginal relaxation of an unbalanced problem, or None.
     """
 
     value: Any
@@ -86,157 +90,18 @@ class SinkhornResult:
     n_iter: int
     converged: bool
     marginal_error: Any
+    reach: float | None = None
     _state: tuple = field(repr=False, compare=False, default=())
 
     def plan(self):
         """The entropic coupling P_eps, computed on demand (n x m, or B x n x m)."""
-        from .solvers import sinkhorn as core
+        from . import _validation as V
+        from .solvers import sinkhorn_ops as core
 
         pot, geometry, max_size = self._state
         inputs = geometry.inputs
-        V.check_size(inputs.x.shape[0] * geometry.shape[0], geometry.shape[1], max_size, "SinkhornResult.plan", "the potentials")
-        return _out(core.log_plan(pot, geometry.full().detach(), inputs.a.detach(), inputs.b.detach()).exp(), inputs)
-
-
-@dataclass(frozen=True)
-class _Inputs:
-    x: Any  # (B, n, d) torch, in the dtype the solver runs in
-    y: Any
-    a: Any  # (B, n)
-    b: Any
-    like: Any  # user's tensor (output type) or None for NumPy
-    batched: bool
-    out_dtype: Any  # torch dtype (torch input) or NumPy dtype of the results
-
-
-def _inputs(x, y, a, b) -> _Inputs:
-    import torch
-
-    like = torch_reference(x, y, a, b)
-    if like is not None:
-        dtype, device, out_dtype = compute_dtype(like), like.device, output_dtype(like)
-    else:
-        out_dtype = numpy_output_dtype(x, y)
-        dtype, device = (torch.float32 if out_dtype.itemsize <= 4 else torch.float64), torch.device("cpu")
-    x = V.as_point_batch(x, "x")
-    y = V.as_point_batch(y, "y")
-    V.check_same_dim(x, y, ("x", "y"))
-    x, y = (torch.as_tensor(t if is_torch(t) else np.require(t, requirements="CW")).to(dtype=dtype, device=device)
-            for t in (x, y))  # writable C-ordered copies of read-only or strided arrays
-    ref = torch.zeros((), dtype=dtype, device=device)
-    a = V.as_weight_batch(a, tuple(x.shape[:-1]), "a", "x", ref).to(dtype=dtype, device=device)
-    b = V.as_weight_batch(b, tuple(y.shape[:-1]), "b", "y", ref).to(dtype=dtype, device=device)
-    batched = x.ndim == 3
-    if not batched:
-        x, y, a, b = x[None], y[None], a[None], b[None]
-    return _Inputs(x, y, a, b, like, batched, out_dtype)
-
-
-@dataclass(frozen=True)
-class _Options:
-    p: float
-    epsilon: float
-    relative: bool
-    scaling: float
-    tol: float
-    max_iter: int
-    max_size: int
-    backend: str
-    on_unconverged: str
-
-
-def _options(inputs: _Inputs, p, epsilon, relative, metric, scaling, tol, max_iter, max_size, backend,
-             on_unconverged) -> _Options:
-    """Every option checked before any cost is computed; ``tol`` defaults to that of the solver's precision."""
-    from .solvers import sinkhorn_geomloss as gl
-
-    p = V.check_order(p)
-    relative = V.check_flag(relative, "relative")
-    if epsilon is None:
-        epsilon, relative = DEFAULT_RELATIVE_EPSILON, True
-    epsilon = V.check_positive(epsilon, "epsilon")
-    scaling = V.check_positive(scaling, "scaling", allow_zero=True)
-    if scaling >= 1:
-        raise InputError(f"scaling must be in [0, 1) (the ratio between successive epsilons); got {scaling}. Use 0 to disable epsilon-scaling.")
-    tol = DEFAULT_TOL[str(inputs.x.dtype).replace("torch.", "")] if tol is None else V.check_positive(tol, "tol")
-    max_iter = V.check_positive(max_iter, "max_iter", integer=True)
-    max_size = V.check_positive(max_size, "max_size", integer=True)
-    backend = V.check_choice(backend, BACKENDS, "backend")
-    on_unconverged = V.check_choice(on_unconverged, ON_UNCONVERGED, "on_unconverged")
-    if backend == "geomloss":
-        gl.check_supported(p, metric, scaling)
-    return _Options(p, epsilon, bool(relative), scaling, tol, max_iter, max_size, backend, on_unconverged)
-
-
-def _guard(opts: _Options, inputs: _Inputs, shapes, method: str) -> None:
-    """The memory guard, on every n x m problem about to be solved, before any of them is built."""
-    from .solvers import sinkhorn_geomloss as gl
-
-    if opts.backend == "geomloss" and gl.keops_available():
-        return
-    alternatives = GEOMLOSS_GUARD if opts.backend == "geomloss" else GUARD_ALTERNATIVES
-    for n, m in shapes:
-        V.check_size(inputs.x.shape[0] * n, m, opts.max_size, method, alternatives)
-
-
-def _geometry(inputs: _Inputs, opts: _Options, metric, minkowski_p):
-    """The dense cost (torch backend), or its rows rebuilt on demand (geomloss backend)."""
-    from .solvers.online import Geometry
-
-    cost = None if opts.backend == "geomloss" else ground_cost(inputs.x, inputs.y, opts.p, metric, minkowski_p=minkowski_p)
-    return Geometry(inputs, partial(ground_cost, p=opts.p, metric=metric, minkowski_p=minkowski_p), cost)
-
-
-def _absolute_epsilon(opts: _Options, geometry) -> float:
-    if not opts.relative:
-        return opts.epsilon
-    spread = geometry.spread()
-    return opts.epsilon * spread if spread > 0 else opts.epsilon
-
-
-def _potentials(geometry, opts: _Options, eps: float, symmetric: bool = False):
-    """Potentials of one problem, with the backend of ``opts``; ``opts.on_unconverged`` applied."""
-    import torch
-
-    from .solvers import sinkhorn as core
-    from .solvers import sinkhorn_geomloss as gl
-
-    inputs = geometry.inputs
-    if opts.backend == "torch":
-        with warnings.catch_warnings():  # convergence is reported below, as the caller asked
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            pot = core.solve(geometry.dense, inputs.a, inputs.b, eps, symmetric=symmetric, scaling=opts.scaling,
-                             eps_start=max(geometry.spread(), eps), tol=opts.tol, max_iter=opts.max_iter)
-    else:
-        with torch.no_grad():
-            pot = gl.potentials(inputs.x, inputs.y, inputs.a, inputs.b, eps, opts.p, opts.scaling, opts.tol,
-                                opts.max_iter, geometry.rows, symmetric)
-    if not pot.converged:
-        _unconverged(opts, f"Sinkhorn stopped after {pot.n_iter} iterations (max_iter={opts.max_iter}) with L1 "
-                     f"marginal error {float(pot.marginal_error.max()):.3g}", f"epsilon={eps:.3g}")
-    return pot
-
-
-def _unconverged(opts: _Options, what: str, where: str, residual_tol: float | None = None) -> None:
-    tol = opts.tol if residual_tol is None else residual_tol
-    message = (f"{what} > tol={tol:g} ({where}); it must reach tol. Raise max_iter, increase epsilon or loosen tol, "
-               'or pass on_unconverged="warn" to accept the unconverged result with a ConvergenceWarning.')
-    if opts.on_unconverged == "raise":
-        raise ConvergenceError(message)
-    warnings.warn(message, ConvergenceWarning, stacklevel=4)
-
-
-def _inexact_gradient(opts: _Options, eps: float, residual: float, tol: float) -> None:
-    _unconverged(opts, f"the gradient of transport_cost (conjugate gradients on its adjoint system) stopped at "
-                 f"relative residual {residual:.3g}", f"epsilon={eps:.3g}", residual_tol=tol)
-
-
-def _out(t, inputs: _Inputs):
-    t = t if inputs.batched else t[0]
-    if inputs.like is not None:
-        return t.to(inputs.out_dtype)
-    arr = t.detach().cpu().numpy().astype(inputs.out_dtype)
-    return arr if arr.ndim else float(arr)
+        V.check_size(inputs.batch * geometry.shape[0], geometry.shape[1], max_size, "SinkhornResult.plan", "the potentials")
+        return S.out(core.log_plan(pot, geometry.full().detach(), inputs.a.detach(), inputs.b.detach()).exp(), inputs)
 
 
 def sinkhorn(
@@ -256,6 +121,9 @@ def sinkhorn(
     max_size: int = DEFAULT_MAX_SIZE,
     backend: str = "torch",
     on_unconverged: str = "raise",
+    cost=None,
+    reach: float | None = None,
+    progress: bool = False,
 ) -> SinkhornResult:
     r"""Entropic optimal transport between weighted point clouds (log-domain Sinkhorn).
 
@@ -268,10 +136,12 @@ def sinkhorn(
     ----------
     x, y
         Points ``(n, d)`` and ``(m, d)``, or batches ``(B, n, d)`` and ``(B, m, d)``; NumPy or torch.
+        ``None`` (both) with ``cost``.
         float32 and float64 are kept; float16/bfloat16 are computed in float32 and integers in the
         default float; results come back in the input's floating dtype.
     a, b
-        Weights ``(n,)``/``(m,)`` or ``(B, n)``/``(B, m)``, normalised; uniform when omitted.
+        Weights ``(n,)``/``(m,)`` or ``(B, n)``/``(B, m)``, normalised (masses, kept as given, with
+        ``reach``); uniform (total mass 1) when omitted.
     epsilon
         Entropic regularisation, absolute in the units of the cost C = d ** p; ``relative=True``
         makes it a fraction of the cost spread ``max C - min C``. Default: 1% of ``max C - min C``.
@@ -300,6 +170,16 @@ def sinkhorn(
         ``"raise"`` (default): :class:`otdist.ConvergenceError` when ``tol`` is not reached within
         ``max_iter``. ``"warn"``: return the unconverged result with a :class:`otdist.ConvergenceWarning`
         (e.g. in a training loop).
+    cost
+        A given cost matrix ``(n, m)`` or ``(B, n, m)``, any real entries (e.g. histograms on a shared
+        support, as POT's ``ot.sinkhorn(a, b, C, eps)``), instead of points: ``x = y = None``, ``p = 1``,
+        backend ``"torch"``; ``value`` is ``<P_eps, C>``. A relative epsilon is a fraction of ``max C - min C``.
+    reach
+        Unbalanced transport: each marginal constraint becomes the penalty ``reach ** p * KL``
+        (generalized KL) and ``value`` the whole objective; see the module documentation. Backend
+        ``"torch"`` only. ``None`` (default): balanced.
+    progress
+        Show a progress bar (tqdm) over the iterations once a solve has run a second.
 
     Returns
     -------
@@ -310,6 +190,8 @@ def sinkhorn(
 
     Raises
     ------
+    InputError
+        Invalid inputs or options (e.g. ``reach <= 0``, points and ``cost`` together).
     ConvergenceError
         ``tol`` not reached within ``max_iter`` (with ``on_unconverged="raise"``).
     MemoryGuardError
@@ -323,26 +205,33 @@ def sinkhorn(
     >>> round(res.value, 6)
     3.0
     """
-    from .solvers import online
+    from .solvers import online, unbalanced
 
-    inputs = _inputs(x, y, a, b)
-    opts = _options(inputs, p, epsilon, relative, metric, scaling, tol, max_iter, max_size, backend, on_unconverged)
-    _guard(opts, inputs, [(inputs.x.shape[1], inputs.y.shape[1])], "sinkhorn")
-    geometry = _geometry(inputs, opts, metric, minkowski_p)
-    pot = _potentials(geometry, opts, _absolute_epsilon(opts, geometry))
-    transport_cost = online.transport_cost(pot, geometry, partial(_inexact_gradient, opts, pot.epsilon))
-    entropic = online.entropic_cost(pot, geometry)
-    value = transport_cost if opts.p == 1 else transport_cost.clamp_min(0) ** (1.0 / opts.p)
+    inputs = S.inputs(x, y, a, b, cost, masses=reach is not None)
+    opts = S.options(inputs, p, epsilon, relative, metric, scaling, tol, max_iter, max_size, backend, on_unconverged,
+                     reach, progress)
+    S.guard(opts, inputs, [(inputs.a.shape[1], inputs.b.shape[1])], "sinkhorn")
+    geometry = S.geometry(inputs, opts, metric, minkowski_p)
+    pot = S.potentials(geometry, opts, S.absolute_epsilon(opts, geometry))
+    if opts.reach is not None:
+        transport_cost = unbalanced.transport_cost(pot, geometry.dense, inputs.a, inputs.b)
+        entropic = value = unbalanced.objective(pot, geometry.dense, inputs.a, inputs.b, opts.penalty)
+    else:
+        transport_cost = online.transport_cost(pot, geometry, partial(S.inexact_gradient, opts, pot.epsilon))
+        entropic = online.entropic_cost(pot, geometry)
+        root = opts.p == 1 or inputs.cost is not None
+        value = transport_cost if root else transport_cost.clamp_min(0) ** (1.0 / opts.p)
     return SinkhornResult(
-        value=_out(value, inputs),
-        transport_cost=_out(transport_cost, inputs),
-        entropic_cost=_out(entropic, inputs),
-        potentials=(_out(pot.f, inputs), _out(pot.g, inputs)),
+        value=S.out(value, inputs),
+        transport_cost=S.out(transport_cost, inputs),
+        entropic_cost=S.out(entropic, inputs),
+        potentials=(S.out(pot.f, inputs), S.out(pot.g, inputs)),
         epsilon=pot.epsilon,
         p=opts.p,
         n_iter=pot.n_iter,
         converged=pot.converged,
-        marginal_error=_out(pot.marginal_error, inputs),
+        marginal_error=S.out(pot.marginal_error, inputs),
+        reach=opts.reach,
         _state=(pot, geometry, opts.max_size),
     )
 
@@ -364,6 +253,8 @@ def sinkhorn_divergence(
     max_size: int = DEFAULT_MAX_SIZE,
     backend: str = "torch",
     on_unconverged: str = "raise",
+    reach: float | None = None,
+    progress: bool = False,
 ):
     r"""Debiased Sinkhorn divergence S_eps = OT_eps(a, b) - ½ OT_eps(a, a) - ½ OT_eps(b, b).
 
@@ -378,8 +269,15 @@ def sinkhorn_divergence(
     clips at 0); GeomLoss's ``SamplesLoss("sinkhorn", p=p, blur=(eps / p) ** (1 / p))`` is ``S_eps / p``
     for p = 1, 2.
 
+    With ``reach`` (unbalanced, weights as masses), ``S = UOT_eps(a, b) - ½ UOT_eps(a, a) - ½ UOT_eps(b, b)
+    + (eps / 2) (m(a) - m(b))^2`` (Séjourné, Feydy, Vialard, Trouvé & Peyré, 2019), GeomLoss's debiased
+    value with ``reach=(reach ** p / p) ** (1 / p)``, times p.
+
     References
     ----------
+    Séjourné, Feydy, Vialard, Trouvé, Peyré, *Sinkhorn Divergences for Unbalanced Optimal Transport*,
+    arXiv:1910.12958, 2019.
+
     Feydy, Séjourné, Vialard, Amari, Trouvé, Peyré, *Interpolating between Optimal Transport and
     MMD using Sinkhorn Divergences*, AISTATS 2019.
 
@@ -392,59 +290,45 @@ def sinkhorn_divergence(
     >>> round(otdist.sinkhorn_divergence(x, x + [1.0, 1.0], p=2), 8)  # a translation by t: |t|^2 at p = 2
     2.0
     """
-    from .solvers import online
+    from .solvers import online, unbalanced
 
-    inputs = _inputs(x, y, a, b)
+    inputs = S.inputs(x, y, a, b, masses=reach is not None)
     if tol is None:
-        tol = DIVERGENCE_TOL[str(inputs.x.dtype).replace("torch.", "")]
-    opts = _options(inputs, p, epsilon, relative, metric, scaling, tol, max_iter, max_size, backend, on_unconverged)
-    n, m = inputs.x.shape[1], inputs.y.shape[1]
-    _guard(opts, inputs, [(n, m), (n, n), (m, m)], "sinkhorn_divergence")
-    geometry = _geometry(inputs, opts, metric, minkowski_p)
-    eps = _absolute_epsilon(opts, geometry)
-    self_x = _Inputs(inputs.x, inputs.x, inputs.a, inputs.a, inputs.like, True, inputs.out_dtype)
-    self_y = _Inputs(inputs.y, inputs.y, inputs.b, inputs.b, inputs.like, True, inputs.out_dtype)
+        tol = DIVERGENCE_TOL[inputs.dtype_name]
+    opts = S.options(inputs, p, epsilon, relative, metric, scaling, tol, max_iter, max_size, backend, on_unconverged,
+                     reach, progress)
+    n, m = inputs.a.shape[1], inputs.b.shape[1]
+    S.guard(opts, inputs, [(n, m), (n, n), (m, m)], "sinkhorn_divergence")
+    geometry = S.geometry(inputs, opts, metric, minkowski_p)
+    eps = S.absolute_epsilon(opts, geometry)
     terms = []
-    for geom, symmetric in ((geometry, False), (_geometry(self_x, opts, metric, minkowski_p), True),
-                            (_geometry(self_y, opts, metric, minkowski_p), True)):
-        terms.append(online.entropic_cost(_potentials(geom, opts, eps, symmetric), geom))
-    return _out(terms[0] - 0.5 * (terms[1] + terms[2]), inputs)
-
-
-def _sinkhorn_method(problem: Problem, need_plan: bool, **options) -> TransportResult:
-    """``method="sinkhorn"`` inside ``otdist.wasserstein`` / ``otdist.transport``."""
-    allowed = ("epsilon", "relative", "scaling", "tol", "max_iter", "max_size", "backend", "on_unconverged")
-    V.reject_options({k: v for k, v in options.items() if k not in allowed}, "sinkhorn")
-    if problem.cost is not None:
-        raise InputError('method="sinkhorn" with a precomputed cost is not supported; pass the points instead.')
-    result = sinkhorn(problem.x, problem.y, problem.a, problem.b, p=problem.p, metric=problem.metric,
-                      minkowski_p=problem.minkowski_p, **options)
-    like = problem.like
-
-    def array(t):
-        return t if like is None else array_out(t, like)
-
-    return TransportResult(
-        value=scalar_out(result.value, like),
-        transport_cost=scalar_out(result.transport_cost, like),
-        plan=array(result.plan()) if need_plan else None,
-        potentials=(array(result.potentials[0]), array(result.potentials[1])),
-        duality_gap=None,
-        method="sinkhorn",
-        p=problem.p,
-        n_iter=result.n_iter,
-        converged=result.converged,
-        extra={"entropic_cost": scalar_out(result.entropic_cost, like), "marginal_error": float(result.marginal_error),
-               "epsilon": result.epsilon},
-    )
+    for geom, symmetric in ((geometry, False), (S.geometry(inputs.self_problem(True), opts, metric, minkowski_p), True),
+                            (S.geometry(inputs.self_problem(False), opts, metric, minkowski_p), True)):
+        pot = S.potentials(geom, opts, eps, symmetric)
+        if opts.reach is None:
+            terms.append(online.entropic_cost(pot, geom))
+        else:
+            terms.append(unbalanced.objective(pot, geom.dense, geom.inputs.a, geom.inputs.b, opts.penalty))
+    value = terms[0] - 0.5 * (terms[1] + terms[2])
+    if opts.reach is not None:
+        value = value + 0.5 * eps * (inputs.a.sum(dim=1) - inputs.b.sum(dim=1)) ** 2
+    return S.out(value, inputs)
 
 
 def _divergence_metric(x, y, u_weights=None, v_weights=None, **options):
-    return sinkhorn_divergence(x, y, u_weights, v_weights, **registry.ground_metric_options(options))
+    """``distance(x, y, metric="sinkhorn", ...)``: the weights as ``u_weights``/``v_weights`` or ``a``/``b``."""
+    from .exceptions import InputError
+
+    a, b = options.pop("a", None), options.pop("b", None)
+    if (a is not None and u_weights is not None) or (b is not None and v_weights is not None):
+        raise InputError("the weights of the sinkhorn metric are given once, as u_weights/v_weights or as a/b; "
+                         "got both. Pass one of the two names.")
+    a, b = u_weights if a is None else a, v_weights if b is None else b
+    return sinkhorn_divergence(x, y, a, b, **registry.ground_metric_options(options))
 
 
 registry.register_method(registry.MethodSpec(
-    "sinkhorn", _sinkhorn_method, "entropic OT (log-domain Sinkhorn); value from the entropic plan's <P, C>",
+    "sinkhorn", sinkhorn_method, "entropic OT (log-domain Sinkhorn); value from the entropic plan's <P, C>",
     exact=False, gradients="values and weights", memory="O(nm), or O((n + m) d) online"))
 registry.register_metric(registry.MetricSpec(
     "sinkhorn", _divergence_metric, "Sinkhorn divergence S_eps (debiased entropic OT; eps = 1% of the cost range)",

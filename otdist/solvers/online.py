@@ -25,7 +25,7 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from ..exceptions import InputError
-from .sinkhorn import exponent, safe_log
+from .sinkhorn_ops import exponent, safe_log
 
 #: Entries of C materialised at once (4M float64 = 32 MB).
 BLOCK_ELEMENTS = 1 << 22
@@ -47,7 +47,7 @@ class Geometry:
 
     @property
     def shape(self) -> tuple[int, int]:
-        return self.inputs.x.shape[1], self.inputs.y.shape[1]
+        return self.inputs.a.shape[1], self.inputs.b.shape[1]
 
     @property
     def leaves(self) -> tuple:
@@ -87,7 +87,7 @@ def entropic_cost(pot, geometry: Geometry):
     and g_j is not determined by the plan, so there the gradient is set to T_a(f)_j - eps, the
     one-sided derivative (mass can only be added).
     """
-    from . import sinkhorn as core
+    from . import sinkhorn_ops as core
 
     a, b = geometry.inputs.a, geometry.inputs.b
     g = pot.g.detach()
@@ -106,7 +106,7 @@ def entropic_cost(pot, geometry: Geometry):
 
 def transport_cost(pot, geometry: Geometry, on_inexact: Callable):
     """<P_eps, C>; with autograd on, its exact gradient (:func:`linear_cost`), ``on_inexact`` as there."""
-    from . import sinkhorn as core
+    from . import sinkhorn_ops as core
 
     a, b = geometry.inputs.a, geometry.inputs.b
     if geometry.tracks_grad():

@@ -26,11 +26,11 @@ of OT_eps at the optimum.
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 
-from ..exceptions import ConvergenceWarning
+from ._lp import PROGRESS_DELAY
 from .over_relaxation import OverRelaxation, relax
+from .sinkhorn_ops import exponent, plan_error, safe_log, semi_dual_pair, t_a, t_b
 
 #: At each intermediate epsilon of the scaling schedule, iterate until the marginal error is
 #: below STAGE_TOL, or at most STAGE_ITERATIONS times; the intermediate stages together use at
@@ -72,46 +72,11 @@ class Potentials:
     row_cost: object = None
 
 
-def exponent(cost, row, col, eps, out=None):
-    """(row_i + col_j - C_ij) / eps as one fused pass over C (``baddbmm`` with a rank-2 product).
+def progress_bar(progress: bool, total: int):
+    """A tqdm bar over ``total`` iterations (a no-op unless ``progress``), shown after PROGRESS_DELAY seconds."""
+    from tqdm.auto import tqdm
 
-    ``row`` (B, n) and ``col`` (B, m) may hold -inf (zero weights): the entries become -inf.
-    ``out``: write into this preallocated (B, n, m) tensor instead of a new one.
-    """
-    import torch
-
-    left = torch.stack([row, torch.ones_like(row)], dim=2)  # (B, n, 2)
-    right = torch.stack([torch.ones_like(col), col], dim=1)  # (B, 2, m)
-    return torch.baddbmm(cost, left, right, beta=-1.0 / eps, alpha=1.0 / eps, out=out)
-
-
-def _lse(t, dim):
-    import torch
-
-    if t.requires_grad:
-        return torch.logsumexp(t, dim=dim)
-    top = t.amax(dim=dim, keepdim=True).clamp_min(torch.finfo(t.dtype).min)  # all -inf rows stay -inf
-    return t.sub_(top).exp_().sum(dim=dim).log_() + top.squeeze(dim)
-
-
-def t_b(g, log_b, cost, eps):
-    """c-transform of g: f_i = -eps log sum_j b_j exp((g_j - C_ij) / eps)."""
-    import torch
-
-    return -eps * _lse(exponent(cost, torch.zeros_like(cost[:, :, 0]), g + eps * log_b, eps), dim=2)
-
-
-def t_a(f, log_a, cost, eps):
-    """c-transform of f: g_j = -eps log sum_i a_i exp((f_i - C_ij) / eps)."""
-    import torch
-
-    return -eps * _lse(exponent(cost, f + eps * log_a, torch.zeros_like(cost[:, 0, :]), eps), dim=1)
-
-
-def safe_log(w):
-    import torch
-
-    return torch.where(w > 0, w.clamp_min(torch.finfo(w.dtype).tiny).log(), -math.inf)
+    return tqdm(total=total, desc="Sinkhorn", unit="it", disable=not progress, leave=False, delay=PROGRESS_DELAY)
 
 
 def epsilon_schedule(eps: float, start: float, scaling: float) -> list[float]:
@@ -140,10 +105,10 @@ class _Problem:
     float64 buffer (no memory added); a float64 run overwrites them.
     """
 
-    def __init__(self, cost, a, b, symmetric: bool):
+    def __init__(self, cost, a, b, symmetric: bool, bar=None):
         import torch
 
-        self.cost, self.a, self.b, self.symmetric = cost, a, b, symmetric
+        self.cost, self.a, self.b, self.symmetric, self.bar = cost, a, b, symmetric, bar
         self.log_a, self.log_b = safe_log(a), safe_log(b)
         self.scale = float(cost.abs().amax()) if cost.numel() else 0.0
         self.kernel = torch.empty(cost.shape, dtype=cost.dtype, device=cost.device)  # contiguous, for the halves
@@ -227,6 +192,7 @@ class _Run:
             error = (b * (v * KTu - 1.0).abs()).sum(dim=1)
             new_v = torch.where(b > 0, relax(v, 1.0 / KTu, omega), 1.0)
         self.iterations += 1
+        self.problem.bar.update()
         worst = float(error.max())
         worst = worst if math.isfinite(worst) else math.inf
         self.relax.observe(worst)
@@ -264,7 +230,7 @@ class _Run:
         bv = (b * self.v)[:, :, None]
         mass = torch.matmul(K, bv)[:, :, 0]
         if not bool((mass > 0).all() and torch.isfinite(mass).all()):
-            f, g, error, row_cost = _semi_dual_pair(g, self.cost, a, b, eps)
+            f, g, error, row_cost = semi_dual_pair(g, self.cost, a, b, eps)
             self.final = (f, g, error, None, row_cost)
             return error
         columns = bv[:, :, 0] * torch.matmul((a / mass)[:, None, :], K)[:, 0, :]
@@ -303,36 +269,8 @@ class _Run:
         return torch.matmul(self.kernel.mul_(self.cost), bv)[:, :, 0] / mass
 
 
-def _semi_dual_pair(g, cost, a, b, eps):
-    """f = T_b(g) and the column error of its plan by log-sum-exp over C (a row underflowed in K).
-
-    The plan's rows are a_i softmax_j((g_j - C_ij)/eps + log b_j): finite whatever the rounding of
-    the exponent, which at tiny eps can exceed 1 and make exp((f_i + g_j - C_ij)/eps) meaningless.
-    """
-    import torch
-
-    z = exponent(cost, torch.zeros_like(cost[:, :, 0]), g + eps * safe_log(b), eps)
-    top = z.amax(dim=2, keepdim=True).clamp_min(torch.finfo(z.dtype).min)
-    weights = z.sub_(top).exp_()
-    total = weights.sum(dim=2)
-    columns = torch.matmul((a / total)[:, None, :], weights)[:, 0, :]
-    batch, n, m = cost.shape
-    dots = torch.bmm(weights.reshape(batch * n, 1, m), cost.reshape(batch * n, m, 1)).reshape(batch, n)
-    return -eps * (total.log() + top[:, :, 0]), g, (columns - b).abs().sum(dim=1), dots / total
-
-
-def plan_error(cost, a, b, f, g, eps):
-    """L1 marginal error sum_i |P 1 - a|_i + sum_j |P^T 1 - b|_j of P = a b exp((f + g - C)/eps), by log-sum-exp."""
-    import torch
-
-    log_plan = (f[:, :, None] + g[:, None, :] - cost) / eps + safe_log(a)[:, :, None] + safe_log(b)[:, None, :]
-    log_plan = torch.nan_to_num(log_plan, nan=-math.inf)
-    rows, columns = torch.logsumexp(log_plan, dim=2).exp(), torch.logsumexp(log_plan, dim=1).exp()
-    return (rows - a).abs().sum(dim=1) + (columns - b).abs().sum(dim=1)
-
-
 def solve(cost, a, b, eps: float, *, scaling: float, eps_start: float, tol: float, max_iter: int,
-          symmetric: bool = False) -> Potentials:
+          symmetric: bool = False, progress: bool = False) -> Potentials:
     """Log-stabilised Sinkhorn with epsilon-scaling on batched (B, n, m) costs; no autograd inside.
 
     ``eps_start`` is the first epsilon of the schedule (the largest cost).  ``symmetric=True``
@@ -341,11 +279,13 @@ def solve(cost, a, b, eps: float, *, scaling: float, eps_start: float, tol: floa
     whose rows are exact: f = T_b(g)) and ``n_iter <= max_iter`` let the caller decide.  A
     float64 problem runs its early iterations on a float32 kernel, half the memory traffic per
     iteration; the last iterations, the reported error and the returned potentials are float64.
+    ``progress=True`` shows a progress bar over the ``max_iter`` iterations once a solve has run
+    PROGRESS_DELAY seconds.
     """
     import torch
 
-    with torch.no_grad():
-        problem = _Problem(cost.detach(), a.detach(), b.detach(), symmetric)
+    with torch.no_grad(), progress_bar(progress, max_iter) as bar:
+        problem = _Problem(cost.detach(), a.detach(), b.detach(), symmetric, bar)
         f, g = torch.zeros_like(problem.a), torch.zeros_like(problem.b)
         if not problem.representable(eps):
             error = plan_error(problem.cost, problem.a, problem.b, f, g, eps)
@@ -355,9 +295,11 @@ def solve(cost, a, b, eps: float, *, scaling: float, eps_start: float, tol: floa
         for stage_eps in schedule[:-1]:
             if n_iter >= share:
                 break
+            bar.set_postfix_str(f"epsilon={stage_eps:.3g}", refresh=False)
             run = _Run(problem, f, g, stage_eps, omega)
             run.advance(max(tol, STAGE_TOL), min(STAGE_ITERATIONS, share - n_iter), certify=False)
             (f, g), omega, n_iter = run.potentials(), run.relax.omega, n_iter + run.iterations
+        bar.set_postfix_str(f"epsilon={eps:.3g}", refresh=False)
         run, spent = _last_stage(problem, f, g, eps, omega, tol, max_iter - n_iter, warm=n_iter > 0)
         f, g, error = run.final[:3]
         row_cost = run.row_cost()
@@ -408,43 +350,3 @@ def _ahead(first: _Run, second: _Run, tol: float) -> bool:
     if best_second * RACE_LEAD < best_first:
         return False
     return first.relax.remaining(tol) < second.relax.remaining(tol)
-
-
-def warn_unconverged(max_iter: int, error, tol: float, eps: float, stacklevel: int) -> None:
-    """ConvergenceWarning for a solve that stopped at ``max_iter`` above ``tol`` (for callers that warn)."""
-    warnings.warn(
-        f"Sinkhorn stopped at max_iter={max_iter} with marginal error {float(error.max()):.3g} > tol={tol:g} "
-        f"(epsilon={eps:.3g}); raise max_iter, increase epsilon or loosen tol.",
-        ConvergenceWarning,
-        stacklevel=stacklevel,
-    )
-
-
-def log_plan(pot: Potentials, cost, a, b):
-    """log P_ij = (f_i + g_j - C_ij) / eps + log a_i + log b_j, batched."""
-    eps = pot.epsilon
-    return exponent(cost, pot.f + eps * safe_log(a), pot.g + eps * safe_log(b), eps)
-
-
-def entropic_cost(pot: Potentials, cost, a, b):
-    """OT_eps through the semi-dual at fixed g: exact value, envelope-theorem gradients.
-
-    Without autograd, f = T_b(g) is already stored in ``pot`` and the value is a dot product.
-    """
-    g = pot.g.detach()
-    if not any(t.requires_grad for t in (cost, a, b)):
-        return (a * pot.f).sum(dim=1) + (b * g).sum(dim=1)
-    f = t_b(g, safe_log(b), cost, pot.epsilon)
-    return (a * f).sum(dim=1) + (b * g).sum(dim=1)
-
-
-def transport_cost(pot: Potentials, cost, a, b):
-    """<P_eps, C> with the plan held fixed (its gradient in C is P_eps)."""
-    import torch
-
-    if pot.row_cost is not None and not any(t.requires_grad for t in (cost, a, b)):
-        return (a * pot.row_cost).sum(dim=1)
-    batch = cost.shape[0]
-    with torch.no_grad():
-        plan = log_plan(pot, cost.detach(), a.detach(), b.detach()).exp_()
-    return torch.bmm(plan.reshape(batch, 1, -1), cost.reshape(batch, -1, 1)).reshape(batch)

@@ -14,7 +14,7 @@ import torch
 from scipy.spatial.distance import cdist
 
 import otdist
-from otdist import entropic
+from otdist import _entropic_setup as entropic_setup
 from otdist.exceptions import ConvergenceError, ConvergenceWarning, MemoryGuardError, OTDistError, SolverError
 
 SEEDS = (0, 1, 2)
@@ -104,7 +104,7 @@ def test_memory_guard_refuses_at_once_without_building_a_cost(monkeypatch):
     def no_cost(*args, **kwargs):
         raise AssertionError("a cost matrix was built before the memory guard")
 
-    monkeypatch.setattr(entropic, "ground_cost", no_cost)
+    monkeypatch.setattr(entropic_setup, "ground_cost", no_cost)
     for call in (lambda: otdist.sinkhorn_divergence(x, x + 1.0), lambda: otdist.sinkhorn(x, x + 1.0),
                  lambda: otdist.wasserstein(x, x + 1.0, method="sinkhorn")):
         start = time.perf_counter()
@@ -119,7 +119,7 @@ def test_memory_guard_of_the_divergence_covers_its_self_terms(rng, monkeypatch):
     def no_cost(*args, **kwargs):
         raise AssertionError("a cost matrix was built before the memory guard")
 
-    monkeypatch.setattr(entropic, "ground_cost", no_cost)
+    monkeypatch.setattr(entropic_setup, "ground_cost", no_cost)
     with pytest.raises(MemoryGuardError, match="100 x 100"):
         otdist.sinkhorn_divergence(x, y, max_size=5_000)
 

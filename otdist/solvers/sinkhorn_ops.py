@@ -1,0 +1,110 @@
+r"""The log-domain operations of entropic transport on dense batched (B, n, m) costs, and the values of a solution.
+
+The c-transforms ``T_a``, ``T_b`` and the exponent (f_i + g_j - C_ij) / eps are shared by the balanced
+(:mod:`otdist.solvers.sinkhorn`) and unbalanced (:mod:`otdist.solvers.unbalanced`) solvers; given their
+potentials, :func:`log_plan`, :func:`entropic_cost` and :func:`transport_cost` are what the API reports.
+"""
+
+from __future__ import annotations
+
+import math
+
+
+def exponent(cost, row, col, eps, out=None):
+    """(row_i + col_j - C_ij) / eps as one fused pass over C (``baddbmm`` with a rank-2 product).
+
+    ``row`` (B, n) and ``col`` (B, m) may hold -inf (zero weights): the entries become -inf.
+    ``out``: write into this preallocated (B, n, m) tensor instead of a new one.
+    """
+    import torch
+
+    left = torch.stack([row, torch.ones_like(row)], dim=2)  # (B, n, 2)
+    right = torch.stack([torch.ones_like(col), col], dim=1)  # (B, 2, m)
+    return torch.baddbmm(cost, left, right, beta=-1.0 / eps, alpha=1.0 / eps, out=out)
+
+
+def lse(t, dim):
+    import torch
+
+    if t.requires_grad:
+        return torch.logsumexp(t, dim=dim)
+    top = t.amax(dim=dim, keepdim=True).clamp_min(torch.finfo(t.dtype).min)  # all -inf rows stay -inf
+    return t.sub_(top).exp_().sum(dim=dim).log_() + top.squeeze(dim)
+
+
+def t_b(g, log_b, cost, eps):
+    """c-transform of g: f_i = -eps log sum_j b_j exp((g_j - C_ij) / eps)."""
+    import torch
+
+    return -eps * lse(exponent(cost, torch.zeros_like(cost[:, :, 0]), g + eps * log_b, eps), dim=2)
+
+
+def t_a(f, log_a, cost, eps):
+    """c-transform of f: g_j = -eps log sum_i a_i exp((f_i - C_ij) / eps)."""
+    import torch
+
+    return -eps * lse(exponent(cost, f + eps * log_a, torch.zeros_like(cost[:, 0, :]), eps), dim=1)
+
+
+def safe_log(w):
+    import torch
+
+    return torch.where(w > 0, w.clamp_min(torch.finfo(w.dtype).tiny).log(), -math.inf)
+
+
+def semi_dual_pair(g, cost, a, b, eps):
+    """f = T_b(g) and the column error of its plan by log-sum-exp over C (a row underflowed in K).
+
+    The plan's rows are a_i softmax_j((g_j - C_ij)/eps + log b_j): finite whatever the rounding of
+    the exponent, which at tiny eps can exceed 1 and make exp((f_i + g_j - C_ij)/eps) meaningless.
+    """
+    import torch
+
+    z = exponent(cost, torch.zeros_like(cost[:, :, 0]), g + eps * safe_log(b), eps)
+    top = z.amax(dim=2, keepdim=True).clamp_min(torch.finfo(z.dtype).min)
+    weights = z.sub_(top).exp_()
+    total = weights.sum(dim=2)
+    columns = torch.matmul((a / total)[:, None, :], weights)[:, 0, :]
+    batch, n, m = cost.shape
+    dots = torch.bmm(weights.reshape(batch * n, 1, m), cost.reshape(batch * n, m, 1)).reshape(batch, n)
+    return -eps * (total.log() + top[:, :, 0]), g, (columns - b).abs().sum(dim=1), dots / total
+
+
+def plan_error(cost, a, b, f, g, eps):
+    """L1 marginal error sum_i |P 1 - a|_i + sum_j |P^T 1 - b|_j of P = a b exp((f + g - C)/eps), by log-sum-exp."""
+    import torch
+
+    log_plan = (f[:, :, None] + g[:, None, :] - cost) / eps + safe_log(a)[:, :, None] + safe_log(b)[:, None, :]
+    log_plan = torch.nan_to_num(log_plan, nan=-math.inf)
+    rows, columns = torch.logsumexp(log_plan, dim=2).exp(), torch.logsumexp(log_plan, dim=1).exp()
+    return (rows - a).abs().sum(dim=1) + (columns - b).abs().sum(dim=1)
+
+
+def log_plan(pot, cost, a, b):
+    """log P_ij = (f_i + g_j - C_ij) / eps + log a_i + log b_j, batched."""
+    eps = pot.epsilon
+    return exponent(cost, pot.f + eps * safe_log(a), pot.g + eps * safe_log(b), eps)
+
+
+def entropic_cost(pot, cost, a, b):
+    """OT_eps through the semi-dual at fixed g: exact value, envelope-theorem gradients.
+
+    Without autograd, f = T_b(g) is already stored in ``pot`` and the value is a dot product.
+    """
+    g = pot.g.detach()
+    if not any(t.requires_grad for t in (cost, a, b)):
+        return (a * pot.f).sum(dim=1) + (b * g).sum(dim=1)
+    f = t_b(g, safe_log(b), cost, pot.epsilon)
+    return (a * f).sum(dim=1) + (b * g).sum(dim=1)
+
+
+def transport_cost(pot, cost, a, b):
+    """<P_eps, C> with the plan held fixed (its gradient in C is P_eps)."""
+    import torch
+
+    if pot.row_cost is not None and not any(t.requires_grad for t in (cost, a, b)):
+        return (a * pot.row_cost).sum(dim=1)
+    batch = cost.shape[0]
+    with torch.no_grad():
+        plan = log_plan(pot, cost.detach(), a.detach(), b.detach()).exp_()
+    return torch.bmm(plan.reshape(batch, 1, -1), cost.reshape(batch, -1, 1)).reshape(batch)
