@@ -86,6 +86,17 @@ def test_energy_1d_properties(first, second):
     assert energy_distance(u, u, uw, uw) == 0.0
 
 
+@given(weighted_sample(d=2, max_size=15), weighted_sample(d=2, max_size=15))
+def test_energy_multivariate_properties(first, second):
+    (x, a), (y, b) = first, second
+    scale = 1.0 + np.abs(np.concatenate([x, y])).max()
+    value = energy_distance(x, y, a, b)
+    # The squared value cancels terms of size ~scale: its rounding is ~1e-13 scale, its root's ~sqrt of that.
+    assert value**2 == pytest.approx(max(_direct_energy_squared(x, y, a, b), 0.0), abs=1e-12 * scale)
+    assert value == pytest.approx(energy_distance(y, x, b, a), abs=np.sqrt(1e-12 * scale))
+    assert energy_distance(x, x, a, a) == 0.0
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("d", [2, 5])
 def test_energy_multivariate_matches_direct_formula_and_szekely_square(seed, d):
@@ -121,6 +132,9 @@ def test_energy_uses_distances_not_squared_distances():
     x, y = np.array([-1.0, 1.0]), np.array([-2.0, 2.0])
     # E|X - Y| = 2, E|X - X'| = 1, E|Y - Y'| = 2 by hand: energy^2 = 4 - 1 - 2 = 1.
     assert energy_distance(x, y) == pytest.approx(1.0, rel=TIGHT)
+    in_the_plane = np.stack([x, 0 * x], axis=1), np.stack([0 * y, y], axis=1)  # the pairwise (not CDF) path
+    assert energy_distance(*in_the_plane) == pytest.approx(np.sqrt(_direct_energy_squared(*in_the_plane)), rel=TIGHT)
+    assert energy_distance(*in_the_plane) > 0.5
     squared_version = 2 * cdist(x[:, None], y[:, None], "sqeuclidean").mean() \
         - cdist(x[:, None], x[:, None], "sqeuclidean").mean() - cdist(y[:, None], y[:, None], "sqeuclidean").mean()
     assert squared_version == pytest.approx(2 * (x.mean() - y.mean()) ** 2, abs=TIGHT) and abs(squared_version) < TIGHT
