@@ -38,8 +38,8 @@ def energy_1d(n: int) -> list[str]:
         ours, theirs = K.energy_distance(*args), scipy.stats.energy_distance(*args)
         assert abs(ours - theirs) <= SCIPY_RTOL * theirs, (ours, theirs)
         lines.append(row(f"energy 1-D n={n:.0e} {label} vs scipy.stats.energy_distance",
-                         best_time(lambda: K.energy_distance(*args)), best_time(lambda: scipy.stats.energy_distance(*args)),
-                         "scipy"))
+                         best_time(lambda: K.energy_distance(*args)),
+                         best_time(lambda: scipy.stats.energy_distance(*args)), "scipy"))
     return lines
 
 

@@ -56,7 +56,8 @@ def _squared_energy(x, a, y, b, masses):
     if x.shape[1] == 1:
         return energy_squared_1d(x[:, 0], masses[0], y[:, 0], masses[1])
     k = kernel_function("energy")
-    return weighted_sum(x, a, x, a, k, None) + weighted_sum(y, b, y, b, k, None) - 2.0 * weighted_sum(x, a, y, b, k, None)
+    within = weighted_sum(x, a, x, a, k, None) + weighted_sum(y, b, y, b, k, None)
+    return within - 2.0 * weighted_sum(x, a, y, b, k, None)
 
 
 def energy_distance(u_values, v_values, u_weights=None, v_weights=None):

@@ -49,7 +49,8 @@ def _energy_kernel(x, y, h):
     return -cdist(x, y)
 
 
-REFERENCE_KERNELS = {"gaussian": _gaussian, "laplacian": _laplacian, "polynomial": _polynomial, "energy": _energy_kernel}
+REFERENCE_KERNELS = {"gaussian": _gaussian, "laplacian": _laplacian, "polynomial": _polynomial,
+                     "energy": _energy_kernel}
 
 
 # ---------------------------------------------------------------- energy distance: scipy and direct formulas
@@ -61,7 +62,8 @@ def test_energy_1d_matches_scipy_with_and_without_weights(seed, n, m):
     u, v = rng.normal(size=n), rng.normal(0.5, 2.0, size=m)
     uw, vw = rng.random(n) + 0.01, rng.random(m) + 0.01
     assert energy_distance(u, v) == pytest.approx(scipy.stats.energy_distance(u, v), rel=TIGHT, abs=TIGHT)
-    assert energy_distance(u, v, uw, vw) == pytest.approx(scipy.stats.energy_distance(u, v, uw, vw), rel=TIGHT, abs=TIGHT)
+    assert energy_distance(u, v, uw, vw) == pytest.approx(
+        scipy.stats.energy_distance(u, v, uw, vw), rel=TIGHT, abs=TIGHT)
     assert energy_distance(u[:, None], v[:, None], uw, vw) == pytest.approx(
         scipy.stats.energy_distance(u, v, uw, vw), rel=TIGHT, abs=TIGHT)
 
@@ -73,7 +75,8 @@ def test_energy_1d_with_ties_and_zero_weights_matches_scipy(seed):
     uw, vw = rng.integers(0, 3, size=60).astype(float), rng.random(45)
     uw[0] = 1.0
     assert energy_distance(u, v) == pytest.approx(scipy.stats.energy_distance(u, v), rel=TIGHT, abs=TIGHT)
-    assert energy_distance(u, v, uw, vw) == pytest.approx(scipy.stats.energy_distance(u, v, uw, vw), rel=TIGHT, abs=TIGHT)
+    assert energy_distance(u, v, uw, vw) == pytest.approx(
+        scipy.stats.energy_distance(u, v, uw, vw), rel=TIGHT, abs=TIGHT)
 
 
 @given(weighted_sample(), weighted_sample())
@@ -140,7 +143,8 @@ def test_energy_uses_distances_not_squared_distances():
     assert squared_version == pytest.approx(2 * (x.mean() - y.mean()) ** 2, abs=TIGHT) and abs(squared_version) < TIGHT
     rng = np.random.default_rng(0)
     p, q = rng.normal(size=(50, 2)), rng.normal(size=(40, 2)) + [0.5, -1.0]
-    collapsed = 2 * cdist(p, q, "sqeuclidean").mean() - cdist(p, p, "sqeuclidean").mean() - cdist(q, q, "sqeuclidean").mean()
+    collapsed = (2 * cdist(p, q, "sqeuclidean").mean() - cdist(p, p, "sqeuclidean").mean()
+                 - cdist(q, q, "sqeuclidean").mean())
     assert collapsed == pytest.approx(2 * np.sum((p.mean(0) - q.mean(0)) ** 2), rel=1e-10)
 
 
@@ -178,7 +182,8 @@ def test_gaussian_mmd_between_gaussians_matches_closed_form(d):
     def expected_kernel(delta, s2_sum):  # E exp(-|W|^2 / 2h^2) for W ~ N(delta, s2_sum I)
         return (h * h / (h * h + s2_sum)) ** (d / 2) * np.exp(-np.sum(delta**2) / (2 * (h * h + s2_sum)))
 
-    truth = expected_kernel(0 * mu, 2 * s1**2) + expected_kernel(0 * mu, 2 * s2**2) - 2 * expected_kernel(mu, s1**2 + s2**2)
+    truth = (expected_kernel(0 * mu, 2 * s1**2) + expected_kernel(0 * mu, 2 * s2**2)
+             - 2 * expected_kernel(mu, s1**2 + s2**2))
     estimates = []
     for seed in range(10):
         rng = np.random.default_rng(100 + seed)
@@ -199,7 +204,8 @@ def test_mmd_of_two_point_measure_against_a_dirac_in_closed_form(kernel, p):
     bandwidth = h if kernel in ("gaussian", "laplacian") else None
     value = mmd(np.vstack([zero, t]), zero, kernel, bandwidth, squared=True, x_weights=[p, 1 - p])
     assert value == pytest.approx(truth, rel=TIGHT, abs=TIGHT)
-    assert mmd(np.vstack([zero, t]), zero, kernel, bandwidth, x_weights=[p, 1 - p]) == pytest.approx(np.sqrt(truth), rel=TIGHT)
+    root = mmd(np.vstack([zero, t]), zero, kernel, bandwidth, x_weights=[p, 1 - p])
+    assert root == pytest.approx(np.sqrt(truth), rel=TIGHT)
 
 
 @pytest.mark.parametrize("kernel", ["gaussian", "laplacian", "energy", "polynomial"])
@@ -251,7 +257,8 @@ def test_mmd_with_energy_kernel_is_the_energy_distance(seed):
     rng = np.random.default_rng(seed)
     u, v, uw, vw = rng.normal(size=35), rng.normal(size=50) + 0.2, rng.random(35), rng.random(50)
     # 1-D: energy_distance uses the CDF formula, mmd all pairs.
-    assert mmd(u, v, "energy", x_weights=uw, y_weights=vw) == pytest.approx(scipy.stats.energy_distance(u, v, uw, vw), rel=1e-11)
+    assert mmd(u, v, "energy", x_weights=uw, y_weights=vw) == pytest.approx(
+        scipy.stats.energy_distance(u, v, uw, vw), rel=1e-11)
     x, y = rng.normal(size=(35, 3)), rng.normal(size=(50, 3))
     assert mmd(x, y, "energy") == pytest.approx(energy_distance(x, y), rel=TIGHT)
 
@@ -306,7 +313,8 @@ def test_median_bandwidth_of_coinciding_points():
 
 def test_registered_metrics():
     energy, kernel = otdist.registry.metric("energy"), otdist.registry.metric("mmd")
-    assert (energy.kind, energy.symmetric, energy.zero_on_identical, energy.permutation) == ("distance", True, True, "pooled")
+    flags = (energy.kind, energy.symmetric, energy.zero_on_identical, energy.permutation)
+    assert flags == ("distance", True, True, "pooled")
     assert energy.gradients == "values and weights" and not energy.squared
     assert (kernel.kind, kernel.squared, kernel.permutation) == ("distance", False, "pooled")
     rng = np.random.default_rng(0)

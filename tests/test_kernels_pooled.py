@@ -63,7 +63,8 @@ def test_torch_kernel_gives_torch_statistics():
 def test_kernel_matrix_matches_direct_formulas():
     _, x, y = _samples(6)
     h = 0.7
-    np.testing.assert_allclose(kernel_matrix(x, y, "gaussian", h), np.exp(-cdist(x, y, "sqeuclidean") / (2 * h * h)), rtol=1e-14)
+    np.testing.assert_allclose(kernel_matrix(x, y, "gaussian", h), np.exp(-cdist(x, y, "sqeuclidean") / (2 * h * h)),
+                               rtol=1e-14)
     np.testing.assert_allclose(kernel_matrix(x, y, "laplacian", h), np.exp(-cdist(x, y) / h), rtol=1e-14)
     np.testing.assert_allclose(kernel_matrix(x, y, "energy"), -cdist(x, y), rtol=1e-14)
     np.testing.assert_allclose(kernel_matrix(x, y, "polynomial"), (x @ y.T / 2 + 1) ** 3, rtol=1e-14)
