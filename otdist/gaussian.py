@@ -5,7 +5,7 @@ r"""The 2-Wasserstein distance between Gaussians in closed form (the Bures–Was
     + \operatorname{tr}\Sigma_1 + \operatorname{tr}\Sigma_2
     - 2 \operatorname{tr}\big(\Sigma_1^{1/2} \Sigma_2 \Sigma_1^{1/2}\big)^{1/2}
 
-:func:`gaussian_w2` takes the means and covariances; :func:`samples_w2_squared` fits them to two weighted
+:func:`gaussian_w2` takes the means and covariances; :func:`samples_w2` fits them to two weighted
 samples (``method="gaussian"`` of :func:`otdist.wasserstein`). The cross term
 ``tr (Σ1^{1/2} Σ2 Σ1^{1/2})^{1/2}`` is the sum of the square roots of the eigenvalues of the symmetric
 PSD matrix ``Σ1^{1/2} Σ2 Σ1^{1/2}`` (the ``"eigen"`` form), or, for factorisations ``Σ1 = A1ᵀ A1`` and
@@ -82,7 +82,7 @@ def gaussian_w2(mean1, cov1, mean2, cov2):
     ``cov1`` is singular) makes ``Fᵀ cov2 F`` symmetric PSD with the eigenvalues of
     ``cov1^{1/2} cov2 cov1^{1/2}``; the cross term is the sum of their square roots, clipped at 0: one
     factorisation, two products and one symmetric eigenvalue problem of size d, O(d³). On singular covariances the cross term carries an error of about ``d sqrt(d eps) ‖C‖``
-    (the square root of eigh's rounding); from samples, :func:`samples_w2_squared` avoids it.
+    (the square root of eigh's rounding); from samples, :func:`samples_w2` avoids it.
 
     References
     ----------
@@ -105,6 +105,9 @@ def gaussian_w2(mean1, cov1, mean2, cov2):
             f"{m2.shape[0]}. Both distributions must live in the same space."
         )
     c1, c2 = _as_covariance(cov1, "cov1", d), _as_covariance(cov2, "cov2", d)
+    # W_2 scales with the data: computed on mean / r and cov / r², it neither overflows nor underflows.
+    r = max(*(_max_abs(m) for m in (m1, m2)), *(math.sqrt(_max_abs(c)) for c in (c1, c2))) or 1.0
+    m1, m2, c1, c2 = m1 / r, m2 / r, c1 / r / r, c2 / r / r
     if like is not None:
         m1, m2, c1, c2 = (_work_tensor(t, like) for t in (m1, m2, c1, c2))
         c1, c2 = (c1 + c1.mT) / 2, (c2 + c2.mT) / 2
@@ -113,11 +116,11 @@ def gaussian_w2(mean1, cov1, mean2, cov2):
         c1, c2 = (c1 + c1.T) / 2, (c2 + c2.T) / 2
         trace = float(np.trace(c1) + np.trace(c2))
     cost = _nonnegative(((m1 - m2) ** 2).sum() + trace - 2 * cross_term(c1, c2))
-    return scalar_out(pth_root(cost, 2), like)
+    return scalar_out(r * pth_root(cost, 2), like)
 
 
-def samples_w2_squared(x, y, a, b, form: str = "auto"):
-    r"""W_2² between the Gaussians fitted to two weighted samples (means and ``ddof = 1`` covariances).
+def samples_w2(x, y, a, b, form: str = "auto"):
+    r"""W_2 between the Gaussians fitted to two weighted samples (means and ``ddof = 1`` covariances).
 
     Parameters
     ----------
@@ -139,13 +142,16 @@ def samples_w2_squared(x, y, a, b, form: str = "auto"):
     Returns
     -------
     float or torch.Tensor
-        W_2² (clipped at 0): a float for NumPy input, a float64 0-d tensor for torch input (autograd
-        flows to points and weights).
+        W_2: a float for NumPy input, a float64 0-d tensor for torch input (autograd flows to points and
+        weights; at W_2 = 0 the gradient is 0). It is computed on the points divided by their largest
+        absolute coordinate and scaled back, so W_2 is accurate where W_2² would overflow or underflow.
     """
     V.check_choice(form, FORMS, "form")
     (n, d), m = x.shape, y.shape[0]
     if is_torch(x):
         x, y, a, b = (_work_tensor(t, x) for t in (x, y, a, b))
+    r = max(_max_abs(x), _max_abs(y)) or 1.0
+    x, y = x / r, y / r
     factors = []
     for points, weights, name in ((x, a, "u_values"), (y, b, "v_values")):
         factors.append(_centred(points, weights, name))
@@ -157,7 +163,7 @@ def samples_w2_squared(x, y, a, b, form: str = "auto"):
         cross = cross_term(_covariance(xc, a, scale1), _covariance(yc, b, scale2))
     else:
         cross = _nuclear_norm(_row_factor(xc, a, scale1) @ _row_factor(yc, b, scale2).T)
-    return _nonnegative(((mean1 - mean2) ** 2).sum() + trace - 2 * cross)
+    return r * pth_root(_nonnegative(((mean1 - mean2) ** 2).sum() + trace - 2 * cross), 2)
 
 
 def cross_term(c1, c2):
@@ -228,6 +234,10 @@ def _work_tensor(t, like):
     if is_torch(t):
         return t.to(device=like.device, dtype=dtype)
     return torch.as_tensor(np.asarray(t, dtype=np.float64), dtype=dtype, device=like.device)
+
+
+def _max_abs(values) -> float:
+    return float(values.detach().abs().max()) if is_torch(values) else float(np.abs(values).max())
 
 
 def _nonnegative(value):
@@ -311,9 +321,11 @@ def _as_covariance(cov, name: str, d: int):
 
 def _check_psd(values: np.ndarray, name: str, rtol: float) -> None:
     """Smallest eigenvalue >= -rtol ‖C‖_F, tested by a Cholesky factorisation of C + rtol ‖C‖_F I."""
-    norm = float(np.linalg.norm(values))
-    if norm == 0:
+    largest = float(np.abs(values).max())
+    if largest == 0:
         return
+    values = values / largest
+    norm = float(np.linalg.norm(values))
     shifted = values + rtol * norm * np.eye(values.shape[0])
     try:
         np.linalg.cholesky(shifted)
@@ -324,6 +336,6 @@ def _check_psd(values: np.ndarray, name: str, rtol: float) -> None:
         return
     raise InputError(
         f"{name} must be positive semi-definite (smallest eigenvalue >= -{rtol:.1e} ‖C‖_F); got smallest "
-        f"eigenvalue {smallest:.3g} with ‖C‖_F = {norm:.3g}. A covariance has no negative eigenvalues: compute "
+        f"eigenvalue {smallest * largest:.3g} with ‖C‖_F = {norm * largest:.3g}. A covariance has no negative eigenvalues: compute "
         "it with np.cov(x, rowvar=False), or clip its eigenvalues at 0."
     )

@@ -30,7 +30,7 @@ import otdist
 import otdist.methods.gaussian  # noqa: F401  (registers method="gaussian" and metric "gaussian_w2")
 from otdist import registry
 from otdist.exceptions import InputError, InputTypeError
-from otdist.gaussian import gaussian_w2, psd_sqrt, samples_w2_squared
+from otdist.gaussian import gaussian_w2, psd_sqrt, samples_w2
 
 EPS = np.finfo(np.float64).eps
 #: Multiples of ``d eps scale`` allowed on W_2² (see the module docstring).
@@ -118,7 +118,7 @@ def test_nuclear_and_eigen_forms_agree_when_both_apply(seed, weighted):
     d, n, m = 5, 80, 50
     x, y = rng.normal(size=(n, d)), rng.normal(size=(m, d)) @ rng.normal(size=(d, d))
     a, b = (rng.dirichlet(np.ones(n)), rng.dirichlet(np.ones(m))) if weighted else (np.full(n, 1 / n), np.full(m, 1 / m))
-    eigen, nuclear = samples_w2_squared(x, y, a, b, "eigen"), samples_w2_squared(x, y, a, b, "nuclear")
+    eigen, nuclear = samples_w2(x, y, a, b, "eigen") ** 2, samples_w2(x, y, a, b, "nuclear") ** 2
     (m1, c1), (m2, c2) = moments(x, a), moments(y, b)
     assert abs(eigen - nuclear) <= 1e-10 * scale_of(m1, c1, m2, c2)
 
@@ -356,3 +356,24 @@ def test_tolerances_accept_rounding():
     c = np.diag([1.0, 0.0])
     c_noisy = c + np.array([[0.0, 1e-17], [0.0, -1e-17]])
     assert gaussian_w2([0.0, 0.0], c_noisy, [0.0, 0.0], c) <= math.sqrt(w2sq_tol(2, 2.0))
+
+
+@pytest.mark.parametrize("scale", [1e-200, 1e150])
+@pytest.mark.parametrize("form", ["eigen", "nuclear"])
+def test_homogeneous_where_w2_squared_leaves_the_float_range(scale, form):
+    """W_2(s x, s y) = s W_2(x, y), also where W_2² underflows (s = 1e-200) and where products of two
+    covariances overflow (s = 1e150: entries of Σ1 Σ2 near 1e600)."""
+    rng = np.random.default_rng(9)
+    x, y = rng.normal(size=(20, 3)), rng.normal(size=(15, 3)) + 1.0
+    expected = scale * otdist.wasserstein(x, y, p=2, method="gaussian", form=form)
+    assert otdist.wasserstein(x * scale, y * scale, p=2, method="gaussian", form=form) == pytest.approx(expected,
+                                                                                                          rel=1e-12)
+    c = np.diag([1.0, 4.0])
+    assert gaussian_w2([0.0, 0.0], c * scale, [0.0, 0.0], 4 * c * scale) == pytest.approx(math.sqrt(5 * scale),
+                                                                                          rel=1e-14)
+
+
+def test_unrepresentable_transport_cost_refused():
+    x = np.random.default_rng(10).normal(size=(10, 2)) * 1e200
+    with pytest.raises(InputError, match="overflows"):
+        otdist.transport(x, -x, p=2, method="gaussian")

@@ -7,7 +7,8 @@ from .. import _validation as V
 from .. import gaussian, registry
 from .._results import TransportResult
 from ..exceptions import InputError
-from ..problem import Problem, overflow_checked, transport_result
+from .._backend import scalar_out
+from ..problem import Problem, check_representable, overflow_checked
 from ..registry import MethodSpec, register_method
 
 _MEMORY = "O((n + m) d + d²); O(n m) for the nuclear form with n, m <= d"
@@ -32,8 +33,11 @@ def _solve_gaussian(problem: Problem, need_plan: bool, form: str = "auto", **opt
             'method="exact" or "sliced" for other orders.'
         )
     with overflow_checked():
-        cost = gaussian.samples_w2_squared(problem.x, problem.y, problem.a, problem.b, form=form)
-    return transport_result(problem, cost, None, None, None, "gaussian")
+        value = gaussian.samples_w2(problem.x, problem.y, problem.a, problem.b, form=form)
+    cost = value * value
+    check_representable(cost, problem.p)
+    return TransportResult(value=scalar_out(value, problem.like), transport_cost=scalar_out(cost, problem.like),
+                           plan=None, potentials=None, duality_gap=None, method="gaussian", p=problem.p)
 
 
 register_method(MethodSpec(
