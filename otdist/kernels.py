@@ -195,7 +195,8 @@ def mmd(x, y, kernel="gaussian", bandwidth=None, squared=False, unbiased=False, 
     (xᵀy/d + 1)³ (the Kernel Inception Distance), or a callable ``kernel(x, y)`` returning the (n, m)
     matrix of k(x_i, y_j) for row blocks of the samples (symmetric, positive definite for MMD to be a
     metric). The bandwidth h defaults to :func:`median_bandwidth` of the pooled sample. GeomLoss's
-    ``SamplesLoss(kernel, blur=h)`` uses the same kernels with σ = h and returns MMD²/2.
+    ``SamplesLoss(kernel, blur=h)`` uses the same kernels with σ = h and returns MMD²/2 (its laplacian and
+    energy values are lower by about 1e-4 (1/n + 1/m): it puts a point 1e-4 away from itself).
 
     Parameters
     ----------
