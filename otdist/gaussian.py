@@ -81,8 +81,9 @@ def gaussian_w2(mean1, cov1, mean2, cov2):
     A factorisation ``cov1 = F Fᵀ`` (Cholesky; ``F = V Λ^{1/2}`` from a symmetric eigendecomposition when
     ``cov1`` is singular) makes ``Fᵀ cov2 F`` symmetric PSD with the eigenvalues of
     ``cov1^{1/2} cov2 cov1^{1/2}``; the cross term is the sum of their square roots, clipped at 0: one
-    factorisation, two products and one symmetric eigenvalue problem of size d, O(d³). On singular covariances the cross term carries an error of about ``d sqrt(d eps) ‖C‖``
-    (the square root of eigh's rounding); from samples, :func:`samples_w2` avoids it.
+    factorisation, two products and one symmetric eigenvalue problem of size d, O(d³). On singular
+    covariances the cross term carries an error of about ``d sqrt(d eps) ‖C‖`` (the square root of the
+    eigensolver's rounding); from samples, :func:`samples_w2` avoids it.
 
     References
     ----------
@@ -336,6 +337,6 @@ def _check_psd(values: np.ndarray, name: str, rtol: float) -> None:
         return
     raise InputError(
         f"{name} must be positive semi-definite (smallest eigenvalue >= -{rtol:.1e} ‖C‖_F); got smallest "
-        f"eigenvalue {smallest * largest:.3g} with ‖C‖_F = {norm * largest:.3g}. A covariance has no negative eigenvalues: compute "
-        "it with np.cov(x, rowvar=False), or clip its eigenvalues at 0."
+        f"eigenvalue {smallest * largest:.3g} with ‖C‖_F = {norm * largest:.3g}. A covariance has no negative "
+        "eigenvalues: compute it with np.cov(x, rowvar=False), or clip its eigenvalues at 0."
     )

@@ -117,7 +117,8 @@ def test_nuclear_and_eigen_forms_agree_when_both_apply(seed, weighted):
     rng = np.random.default_rng(seed)
     d, n, m = 5, 80, 50
     x, y = rng.normal(size=(n, d)), rng.normal(size=(m, d)) @ rng.normal(size=(d, d))
-    a, b = (rng.dirichlet(np.ones(n)), rng.dirichlet(np.ones(m))) if weighted else (np.full(n, 1 / n), np.full(m, 1 / m))
+    uniform = (np.full(n, 1 / n), np.full(m, 1 / m))
+    a, b = (rng.dirichlet(np.ones(n)), rng.dirichlet(np.ones(m))) if weighted else uniform
     eigen, nuclear = samples_w2(x, y, a, b, "eigen") ** 2, samples_w2(x, y, a, b, "nuclear") ** 2
     (m1, c1), (m2, c2) = moments(x, a), moments(y, b)
     assert abs(eigen - nuclear) <= 1e-10 * scale_of(m1, c1, m2, c2)
@@ -222,7 +223,8 @@ def _sym(a):
 
 def test_psd_sqrt_backward_at_repeated_eigenvalues():
     """The Sylvester backward at A = I and at a repeated eigenvalue, against finite differences."""
-    for base in (torch.eye(4, dtype=torch.float64), torch.diag(torch.tensor([1.0, 1.0, 3.0, 3.0], dtype=torch.float64))):
+    repeated = torch.diag(torch.tensor([1.0, 1.0, 3.0, 3.0], dtype=torch.float64))
+    for base in (torch.eye(4, dtype=torch.float64), repeated):
         assert torch.autograd.gradcheck(lambda a: psd_sqrt(_sym(a)), (base.clone().requires_grad_(),))
     a = torch.eye(3, dtype=torch.float64, requires_grad=True)
     psd_sqrt(a).sum().backward()
@@ -254,7 +256,8 @@ def test_gradcheck_samples_and_weights(form):
 def test_gradcheck_rank_deficient_samples():
     """n < d: singular covariances, differentiable in the points through the nuclear form."""
     rng = np.random.default_rng(7)
-    x, y = torch.tensor(rng.normal(size=(4, 8)), requires_grad=True), torch.tensor(rng.normal(size=(5, 8)), requires_grad=True)
+    x = torch.tensor(rng.normal(size=(4, 8)), requires_grad=True)
+    y = torch.tensor(rng.normal(size=(5, 8)), requires_grad=True)
     assert torch.autograd.gradcheck(lambda x, y: otdist.wasserstein(x, y, p=2, method="gaussian"), (x, y))
 
 
