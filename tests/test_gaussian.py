@@ -243,6 +243,28 @@ def test_gradcheck_covariances(covariances):
     assert torch.autograd.gradcheck(lambda m1, c1, m2, c2: gaussian_w2(m1, _sym(c1), m2, _sym(c2)), args)
 
 
+def test_gradient_at_a_singular_covariance():
+    """cov1 of rank 2 in d = 4, cov2 = I: ∂W_2/∂cov2 = (I - cov1^{1/2}) / (2 W_2) and ∂W_2/∂mean1 =
+    (mean1 - mean2) / W_2 in closed form. (Finite differences cannot check this point: the forward's
+    cross term carries the square root of eigh's rounding on cov1's null space, about sqrt(d eps), which a
+    difference quotient divides by its step.) The gradient is off by the same sqrt(d eps) relative error."""
+    q = torch.linalg.qr(torch.tensor(np.random.default_rng(11).normal(size=(4, 4))))[0]
+    lam = torch.tensor([2.0, 1.0, 0.0, 0.0], dtype=torch.float64)
+    c1, root1 = (q * lam) @ q.T, (q * lam.sqrt()) @ q.T
+    m1, m2 = torch.zeros(4, dtype=torch.float64, requires_grad=True), torch.ones(4, dtype=torch.float64)
+    c2 = torch.eye(4, dtype=torch.float64, requires_grad=True)
+    c1_leaf = c1.clone().requires_grad_()
+    w = gaussian_w2(m1, c1_leaf, m2, c2)
+    w.backward()
+    tol = 10 * math.sqrt(4 * EPS)
+    # ‖Δm‖² + tr cov1 + tr cov2 - 2 tr cov1^{1/2}
+    assert float(w.detach()) == pytest.approx(math.sqrt(4 + 3 + 4 - 2 * float(lam.sqrt().sum())), rel=tol)
+    expected = (torch.eye(4, dtype=torch.float64) - root1) / (2 * w.detach())
+    torch.testing.assert_close(c2.grad, expected, rtol=0, atol=tol)
+    torch.testing.assert_close(m1.grad, (m1 - m2).detach() / w.detach(), rtol=0, atol=tol)
+    assert torch.isfinite(c1_leaf.grad).all()
+
+
 @pytest.mark.parametrize("form", ["eigen", "nuclear"])
 def test_gradcheck_samples_and_weights(form):
     rng = np.random.default_rng(6)
