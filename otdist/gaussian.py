@@ -133,7 +133,8 @@ def samples_w2(x, y, a, b, form: str = "auto"):
         unbiased estimate for reliability weights, which is the ``ddof = 1`` covariance for uniform
         weights.
     form
-        ``"eigen"``: covariances, then one eigendecomposition of each d x d matrix, O((n + m) d² + d³).
+        ``"eigen"``: the two covariances, then :func:`cross_term` (a Cholesky factorisation, two products and
+        one symmetric eigenvalue problem of size d), O((n + m) d² + d³).
         ``"nuclear"``: ``tr (Σ1^{1/2} Σ2 Σ1^{1/2})^{1/2} = ‖X̃ Ỹᵀ‖_*`` with ``X̃`` the weighted centred
         samples scaled so that ``Σ1 = X̃ᵀ X̃`` (``(x - mean) / sqrt(n - 1)`` for uniform weights), a sample
         with more than d points replaced by the d x d triangular factor of its QR decomposition:
