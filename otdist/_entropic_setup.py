@@ -104,6 +104,8 @@ def _weights(w, shape, name: str, values: str, ref, masses: bool):
     """Validated weights, normalised, or (``masses``) scaled back to the total masses given."""
     import torch
 
+    if w is not None and not is_torch(w) and isinstance(w, np.ndarray):
+        w = np.ascontiguousarray(w)  # a negative-stride view cannot become a tensor
     normalised = V.as_weight_batch(w, shape, name, values, ref)
     if not masses or w is None:
         return normalised

@@ -13,10 +13,12 @@ with the generalized ``KL(p || q) = sum p log(p / q) - p + q``, through its dual
 
 Each iteration maximises the dual in f, then in g: ``f = tau T_b(g)``, ``g = tau T_a(f)`` with the
 c-transforms of the balanced solver and ``tau = lam / (lam + eps)`` (Chizat, Peyré, Schmitzer &
-Vialard, 2018), then along the direction (1, 1) in closed form (the translation step of Séjourné,
-Vialard & Peyré, 2022): plain Sinkhorn shifts the total mass by a factor tau ** 2 per iteration,
-which for lam >> eps would take about lam / eps iterations.  The plan is
-``P_ij = a_i b_j exp((f_i + g_j - C_ij) / eps)``, as in the balanced case.
+Vialard, 2018), then, in closed form, along the directions (1, 1) (the total mass) and (1, -1).
+The entropic term does not see the second: only the penalties, of curvature 1 / lam, fix it, and
+plain Sinkhorn moves along it by a factor about tau ** 2 per iteration, about lam / eps iterations
+when lam >> eps; the exact step is the translation-invariant Sinkhorn of Séjourné, Vialard & Peyré
+(2022).  Every step maximises the concave dual along some directions, so the dual never decreases.
+The plan is ``P_ij = a_i b_j exp((f_i + g_j - C_ij) / eps)``, as in the balanced case.
 
 Convergence: there is no marginal constraint to measure, so a run stops when one iteration changes
 the potentials by at most ``tol * eps`` (sup norm): every entry of the plan then changes by a factor
@@ -73,6 +75,8 @@ def _iterate(cost, log_a, log_b, a, b, f, g, eps: float, lam: float, tol: float,
         g_new = tau * exact
         shift = _mass_step(a, b, f_new, g_new, exact, eps, lam)
         f_new, g_new = f_new + shift[:, None], g_new + shift[:, None]
+        balance = _translation_step(a, b, f_new, g_new, lam)
+        f_new, g_new = f_new + balance[:, None], g_new - balance[:, None]
         change = _largest_change(f, f_new, a, eps).maximum(_largest_change(g, g_new, b, eps))
         f, g = f_new, g_new
         bar.update()
@@ -93,6 +97,15 @@ def _mass_step(a, b, f, g, t_a_f, eps: float, lam: float):
                                   torch.logsumexp(safe_log(b) - g / lam, dim=1))
     log_mass = torch.logsumexp(safe_log(b) + (g - t_a_f) / eps, dim=1)
     shift = (log_penalty - math.log(2.0) - log_mass) / (1.0 / lam + 2.0 / eps)
+    return torch.where(torch.isfinite(shift), shift, 0.0)
+
+
+def _translation_step(a, b, f, g, lam: float):
+    """The t (B,) maximising the dual at (f + t, g - t), where the entropic term does not change:
+    <a, exp(-(f + t)/lam)> = <b, exp(-(g - t)/lam)> gives t = (lam / 2) log(<a, e^(-f/lam)> / <b, e^(-g/lam)>)."""
+    import torch
+
+    shift = 0.5 * lam * (torch.logsumexp(safe_log(a) - f / lam, dim=1) - torch.logsumexp(safe_log(b) - g / lam, dim=1))
     return torch.where(torch.isfinite(shift), shift, 0.0)
 
 
