@@ -166,7 +166,8 @@ def wasserstein_along_axis(u_values, v_values, u_weights=None, v_weights=None, *
     b = _column_weights(v_weights, v_shape, axis, "v_weights", "v_values", like)
     expand = (lambda t: t.expand(*batch, t.shape[-1])) if like is not None else (
         lambda t: np.broadcast_to(t, (*batch, t.shape[-1])))
-    u, v, a, b = expand(u), expand(v), expand(a), expand(b)
+    u, v = expand(u), expand(v)
+    a, b = (w if w.ndim == 1 else expand(w) for w in (a, b))  # a shared (n,) vector stays one
     uniform = u_weights is None and v_weights is None and u.shape[-1] == v.shape[-1]
     with overflow_checked():
         cost = exact_1d.transport_cost(u, v, a, b, p, uniform=uniform)

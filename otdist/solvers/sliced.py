@@ -57,7 +57,7 @@ def directions(d: int, n_projections: int, seed: int | None) -> np.ndarray:
 
 def _slice_costs(x, y, a, b, p: float, theta, uniform: bool):
     """W_p^p along each direction (column) of ``theta``: shape (L,), all slices in one batched pass."""
-    return exact_1d.transport_cost((x @ theta).T, (y @ theta).T, a, b, p, uniform=uniform)
+    return exact_1d.transport_cost(theta.T @ x.T, theta.T @ y.T, a, b, p, uniform=uniform)
 
 
 def projection_blocks(n_points: int, n_projections: int) -> list[tuple[int, int]]:

@@ -110,3 +110,16 @@ def test_torch_gradients_match_per_column_wasserstein(p):
 def test_invalid_input_is_refused(u, v, kwargs, error, match):
     with pytest.raises(error, match=match):
         wasserstein_along_axis(u, v, **kwargs)
+
+
+def test_passes_over_the_batch_do_not_change_the_values(rng, monkeypatch):
+    """NumPy batches are solved in passes of BATCH_ELEMENTS merged levels: 1, 3 or all columns a pass."""
+    from otdist.solvers import exact_1d
+
+    u, v, a = rng.normal(size=(8, 2, 5)), rng.normal(size=(6, 2, 5)), rng.random((8, 2, 5))
+    whole = wasserstein_along_axis(u, v, a, p=2)
+    expected = [[otdist.wasserstein(u[:, i, k], v[:, i, k], a[:, i, k], p=2) for k in range(5)] for i in range(2)]
+    for elements in (1, 3 * 14):
+        monkeypatch.setattr(exact_1d, "BATCH_ELEMENTS", elements)
+        np.testing.assert_array_equal(wasserstein_along_axis(u, v, a, p=2), whole)
+    np.testing.assert_allclose(whole, expected, rtol=TOL)
