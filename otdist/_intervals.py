@@ -7,8 +7,8 @@ Two methods, chosen by the metric:
   sums) and a normal interval, mapped to the distance by the square root.
 * ``"subsampling"`` (every sample metric; the default except for energy and MMD): the metric on
   subsamples of b = ceil(n^(2/3)) points of x and ceil(m^(2/3)) of y, drawn without replacement; the
-  spread of sqrt(b_eff) (T_b - T_n) estimates that of sqrt(n_eff) (T_n - T), with
-  n_eff = nm / (n + m) (Politis & Romano). The bootstrap is not used: at P = Q the plug-in W_p and
+  law of (T_b - T_n) / sqrt(1/b_x - 1/n + 1/b_y - 1/m) estimates that of (T_n - T) / sqrt(1/n + 1/m)
+  (Politis & Romano; the -1/n, -1/m terms correct for subsamples drawn from the samples themselves). The bootstrap is not used: at P = Q the plug-in W_p and
   Sinkhorn estimates sit at the boundary of their range, where the bootstrap is inconsistent.
 """
 
@@ -151,7 +151,9 @@ def _subsampling(spec, z: np.ndarray, n: int, level: float, n_resamples: int, se
     rows_x = rng.permuted(np.tile(np.arange(n), (n_resamples, 1)), axis=1)[:, :b_x]
     rows_y = n + rng.permuted(np.tile(np.arange(m), (n_resamples, 1)), axis=1)[:, :b_y]
     replicates = np.asarray(engine.value(engine.statistics(np.concatenate([rows_x, rows_y], axis=1), b_x)))
-    rate_n, rate_b = math.sqrt(n * m / (n + m)), math.sqrt(b_x * b_y / (b_x + b_y))
+    # T_b - T_n has variance ~ (1/b_x - 1/n) + (1/b_y - 1/m), not 1/b_x + 1/b_y: the subsamples are part of
+    # the samples (the finite-population correction of sampling without replacement).
+    rate_n, rate_b = 1.0 / math.sqrt(1 / n + 1 / m), 1.0 / math.sqrt(1 / b_x - 1 / n + 1 / b_y - 1 / m)
     roots = rate_b * (replicates - estimate)
     low, high = np.quantile(roots, [0.5 - level / 2, 0.5 + level / 2])
     lower, upper = estimate - high / rate_n, estimate - low / rate_n
