@@ -8,11 +8,15 @@ options only, so the same solve has the same key in every run.
 
 from __future__ import annotations
 
+import ast
+import multiprocessing
 import os
 import sys
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from tqdm.auto import tqdm
@@ -23,6 +27,10 @@ from .exceptions import InputError, InputTypeError
 KEY_PREFIX = "otdist-pairwise"
 #: ``client="local"``: a LocalCluster of this many worker processes at most, one thread each.
 LOCAL = "local"
+#: The dashboard of a ``client="local"`` cluster: any free port (the default 8787 may be taken).
+LOCAL_DASHBOARD = ":0"
+#: Hex digits of a dataset's SHA-256 in the name of its scattered copy.
+DIGEST_CHARS = 16
 
 
 @dataclass(frozen=True)
@@ -81,14 +89,48 @@ def run_threads(jobs: list[Job], data: list, solvers: dict, options: dict, max_w
                 future.cancel()
 
 
-def check_main_guard() -> None:
-    """Refuse to start worker processes from a script that is being re-imported by one of them."""
+def _is_main_test(test: ast.expr) -> bool:
+    """``__name__ == "__main__"`` (either way round)."""
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq)):
+        return False
+    sides = (test.left, test.comparators[0])
+    return (any(isinstance(s, ast.Name) and s.id == "__name__" for s in sides)
+            and any(isinstance(s, ast.Constant) and s.value == "__main__" for s in sides))
+
+
+def _unguarded_script_call() -> bool:
+    """This call comes from the top level of the running script, outside ``if __name__ == "__main__":``."""
     main = sys.modules.get("__main__")
-    if getattr(main, "__name__", None) == "__mp_main__":
+    path = getattr(main, "__file__", None)
+    frame = sys._getframe()
+    while frame is not None and not (frame.f_globals is getattr(main, "__dict__", None)
+                                     and frame.f_code.co_name == "<module>"):
+        frame = frame.f_back
+    if frame is None or not path:
+        return False
+    try:
+        tree = ast.parse(Path(path).read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError, UnicodeDecodeError):
+        return False
+    line = frame.f_lineno
+    return not any(isinstance(node, ast.If) and _is_main_test(node.test)
+                   and node.body[0].lineno <= line <= (node.body[-1].end_lineno or line)
+                   for node in ast.walk(tree))
+
+
+def check_main_guard() -> None:
+    """Refuse to start worker processes from a script that each of them would run again on import.
+
+    Worker processes import the calling script; a call at its top level would start a cluster in
+    every worker (an error in each, and a cluster that never starts). Checked in the calling script
+    (its source) and, where that is not readable, in a process that is importing it.
+    """
+    importing = getattr(multiprocessing.current_process(), "_inheriting", False)
+    if importing or _unguarded_script_call():
         raise InputError(
             'pairwise(client="local") starts worker processes, and each of them imports the script that called it; '
-            "this call ran while such a process was importing the script, i.e. the script calls pairwise at its "
-            "top level. Put the call under `if __name__ == \"__main__\":` (see docs/scaling.md).")
+            "got a call at the script's top level, which every worker would run again. Put the call under "
+            '`if __name__ == "__main__":` (see docs/scaling.md).')
 
 
 def _distributed():
@@ -111,7 +153,7 @@ def open_client(client, n_workers: int):
     if client == LOCAL:
         check_main_guard()
         cluster = distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                                           dashboard_address=None)
+                                           dashboard_address=LOCAL_DASHBOARD)
         return distributed.Client(cluster), True
     return distributed.Client(client), True
 
@@ -136,8 +178,10 @@ def run_dask(client, jobs: list[Job], data: list, digests: list[str], solvers: d
         return
     distributed = _distributed()
     needed = sorted({job.i for job in jobs} | {job.j for job in jobs})
-    scattered = client.scatter({f"{KEY_PREFIX}-data-{digests[i]}": data[i] for i in needed}, broadcast=True)
-    by_index = {i: scattered[f"{KEY_PREFIX}-data-{digests[i]}"] for i in needed}
+    run = uuid.uuid4().hex  # a call's data is its own: releasing it never races another call's scatter
+    names = {i: f"{KEY_PREFIX}-data-{digests[i][:DIGEST_CHARS]}-{run}" for i in needed}
+    scattered = client.scatter({names[i]: data[i] for i in needed}, broadcast=True)
+    by_index = {i: scattered[names[i]] for i in needed}
     futures = {}
     for job in jobs:
         function, field = solvers[job.kind]
