@@ -6,6 +6,7 @@
 ``parallel-lines``  disjoint segments: JS = log 2, KL = inf, W1 = |theta|
 ``earth-piles``     1-D piles and the optimal plan that moves them
 ``dimension-bias``  each estimator's bias as the dimension grows (mixtures)
+``power``           rejection rate of each metric's two-sample test against n and d
 ==================  ==============================================================
 """
 
@@ -22,6 +23,7 @@ EXPERIMENTS = {
     "parallel-lines": "parallel_lines",
     "earth-piles": "earth_piles",
     "dimension-bias": "dimension_bias",
+    "power": "power",
 }
 
 
