@@ -9,7 +9,7 @@ computes, once for the whole batch:
 * ``pooled kernel`` (energy, MMD): one kernel matrix of the pooled sample, every row's MMD² from matrix
   products (:func:`otdist.kernels.pooled_statistic`);
 * ``projections`` (sliced W_p, and W_p of points on the line): the pooled sample projected once onto the
-  directions and sorted once; a row's sorted groups are read off the sorted pooled projections;
+  directions; each row's groups gathered from those projections and sorted;
 * ``fixed-epsilon sinkhorn``: the Sinkhorn divergence of each row at one epsilon that no relabelling changes
   (the pooled sample's cost spread is computed once). Rows are solved one by one: a batch of Sinkhorn
   problems iterates until its slowest member converges, which measured slower than single solves.
@@ -30,7 +30,7 @@ from ._backend import to_numpy
 from .cost import DEFAULT_MAX_SIZE, ground_cost
 from .exceptions import InputError
 
-#: Entries (rows x directions x points) of the boolean masks the projection engine holds at once.
+#: Entries (rows x directions x points) of the gathered projections the projection engine holds at once.
 PROJECTION_BLOCK = 1 << 22
 #: Rows of the pooled cost matrix built at once to find its spread (for the Sinkhorn epsilon).
 SPREAD_BLOCK = 1 << 22
@@ -122,18 +122,8 @@ def _quantile_weights(n: int, m: int):
 def _projection_engine(z: np.ndarray, theta: np.ndarray, p: float) -> Engine:
     from .solvers.exact_1d import power
 
-    projected = z @ theta  # (N, L)
-    order = np.argsort(projected, axis=0, kind="stable")
-    ordered = np.take_along_axis(projected, order, axis=0).T.copy()  # (L, N), each row sorted
-    order = order.T.copy()
-    size, n_dirs = z.shape[0], theta.shape[1]
-
-    def sorted_group(members, rows_here):
-        count = members.shape[1]
-        mask = np.zeros((rows_here, size), dtype=bool)
-        mask[np.arange(rows_here)[:, None], members] = True
-        along = mask[:, order]  # (b, L, N): whether the k-th smallest projection belongs to the group
-        return np.broadcast_to(ordered, along.shape)[along].reshape(rows_here, n_dirs, count)
+    projected = (z @ theta).T.copy()  # (L, N): every row's groups are gathered from these, never re-projected
+    n_dirs, size = projected.shape
 
     def statistics(rows, n_first):
         rows = np.asarray(rows)
@@ -144,12 +134,12 @@ def _projection_engine(z: np.ndarray, theta: np.ndarray, p: float) -> Engine:
         out = []
         for s in range(0, rows.shape[0], step):
             block = rows[s:s + step]
-            xs, ys = sorted_group(block[:, :n], len(block)), sorted_group(block[:, n:], len(block))
+            xs, ys = np.sort(projected[:, block[:, :n]], axis=2), np.sort(projected[:, block[:, n:]], axis=2)
             if n == m:
                 costs = power(xs - ys, p).mean(axis=2)
             else:
                 costs = (power(xs[:, :, i_x] - ys[:, :, i_y], p) * weights).sum(axis=2)
-            out.append(costs.mean(axis=1))
+            out.append(costs.mean(axis=0))
         return np.concatenate(out)
 
     return Engine("projections", statistics, lambda raw: np.maximum(raw, 0.0) ** (1.0 / p))
