@@ -300,25 +300,31 @@ def solve(cost, a, b, eps: float, *, scaling: float, eps_start: float, tol: floa
             run.advance(max(tol, STAGE_TOL), min(STAGE_ITERATIONS, share - n_iter), certify=False)
             (f, g), omega, n_iter = run.potentials(), run.relax.omega, n_iter + run.iterations
         bar.set_postfix_str(f"epsilon={eps:.3g}", refresh=False)
-        run, spent = _last_stage(problem, f, g, eps, omega, tol, max_iter - n_iter, warm=n_iter > 0)
+        allowance = STAGE_ITERATIONS * len(schedule) - n_iter
+        run, spent = _last_stage(problem, f, g, eps, omega, tol, max_iter - n_iter, n_iter > 0, allowance)
         f, g, error = run.final[:3]
         row_cost = run.row_cost()
     return Potentials(f, g, eps, n_iter + spent + run.iterations, bool((error <= tol).all()), error, row_cost)
 
 
-def _last_stage(problem: _Problem, f, g, eps: float, omega: float, tol: float, budget: int, warm: bool):
+def _last_stage(problem: _Problem, f, g, eps: float, omega: float, tol: float, budget: int, warm: bool,
+                allowance: int):
     """The last epsilon, warm-started from (f, g) and, if that is slow, raced against a cold start.
 
     After TRIAL_ITERATIONS of each, the run whose observed rate predicts fewer remaining iterations
     goes on; each time its iterations double, the predictions are compared again (a warm start can
-    turn sublinear, and the cold start's prediction then wins).  Returns the run that finished,
-    its ``final`` pair certified, and the iterations of the other.
+    turn sublinear, and the cold start's prediction then wins).  The warm start runs at most
+    ``allowance`` iterations; then the cold start goes on to the end.  So the whole solve takes at
+    most STAGE_ITERATIONS per epsilon stage more than a solve without scaling: if the cold start
+    finishes, the warm one cost at most ``allowance``; if the warm one does, the cold one stopped
+    before its end.  Returns the run that finished, its ``final`` pair certified, and the iterations
+    of the other.
     """
     import torch
 
     budget = max(budget, 1)
-    run = _Run(problem, f, g, eps, omega)
-    if run.advance(tol, min(budget, TRIAL_ITERATIONS) if warm else budget):
+    warm_run = run = _Run(problem, f, g, eps, omega)
+    if run.advance(tol, min(budget, TRIAL_ITERATIONS, allowance) if warm else budget):
         return run, 0
     if not warm or budget <= run.iterations:
         run.certify()
@@ -328,13 +334,16 @@ def _last_stage(problem: _Problem, f, g, eps: float, omega: float, tol: float, b
         return other, run.iterations
     current = other  # the run whose kernel the buffer holds
     while True:
-        if _ahead(other, run, tol):
+        if warm_run.iterations >= allowance:
+            run, other = other if run is warm_run else run, warm_run
+        elif _ahead(other, run, tol):
             run, other = other, run
         if run is not current:
             run.restore()
             current = run
         left = budget - other.iterations
-        if run.advance(tol, min(left, 2 * run.iterations)):
+        limit = min(left, 2 * run.iterations, allowance if run is warm_run else left)
+        if run.advance(tol, limit):
             return run, other.iterations
         if run.iterations >= left:
             run.certify()
