@@ -16,7 +16,7 @@ import torch
 
 import otdist
 from otdist import cli, experiments, neural, wgan
-from otdist.comparison import METRICS
+from otdist.comparison import sample_metrics
 from otdist.experiments import seeds
 
 CANARY_SEED = 987_654_321
@@ -88,7 +88,7 @@ CALLS = {
                             ("sinkhorn", X, Y))},
     "estimate-knn": lambda _: otdist.estimate(X, Y, "kl", "knn"),
     "estimate-classifier-bootstrap": lambda _: otdist.estimate(X, Y, "js", "classifier", se="bootstrap", n_resamples=3),
-    "compare-every-metric": lambda _: otdist.compare(X, Y, metrics=METRICS, options={"neural": TINY_NEURAL}),
+    "compare-every-metric": lambda _: otdist.compare(X, Y, metrics=sample_metrics(), options={"neural": TINY_NEURAL}),
     "neural.estimate": lambda _: neural.estimate(X, Y, **TINY_NEURAL),
     "neural.KRDualEstimator": lambda _: neural.KRDualEstimator(**TINY_NEURAL).fit(X, Y),
     "neural.KRResult.plot_history": _kr_plot,
