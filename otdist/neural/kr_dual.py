@@ -40,7 +40,9 @@ from tqdm.auto import tqdm
 from .. import _validation as V
 from .._backend import is_torch, resolve_device
 from . import distributed as D
+from .certificate import certify
 from .critics import CRITICS, DEFAULT_CLIP, Critic, build_critic, gradient_norms, gradient_penalty
+from .families import DEFAULT_ANCHORS, FAMILIES, anchor_critic, mean_difference_critic
 from .folds import make_folds
 from ..exceptions import InputError, SolverError
 
@@ -52,6 +54,15 @@ VALIDATION_FRACTION = 0.1
 #: without improvement.
 EVAL_EVERY = 50
 PATIENCE = 8
+#: What ``critic`` accepts: ``"auto"`` (select among ``families`` on a validation slice), or one family.
+CHOICES = ("auto",) + FAMILIES + CRITICS
+#: The families ``critic="auto"`` selects among by default (see the class notes for why not a network).
+DEFAULT_FAMILIES = ("linear", "anchor")
+#: Adam's learning rate for the anchor critic, in units of the samples' per-coordinate spread.
+ANCHOR_LR = 0.01
+#: Most optimisation steps of an anchor critic per fold (its start, at the pooled mean, is already the
+#: best radial critic between scaled copies; the steps move the anchors for other shapes).
+ANCHOR_STEPS = 500
 
 
 @dataclass(frozen=True)
@@ -92,6 +103,10 @@ class KRResult:
     seconds: float
     fold_x: np.ndarray = field(repr=False, default=None)
     fold_y: np.ndarray = field(repr=False, default=None)
+    families: tuple = ()
+    lower_bound: float = -math.inf
+    upper_bound: float = math.inf
+    lipschitz_bound: float = math.inf
 
     def plot_history(self, ax=None):
         """Plot the training objective per step on ``ax`` (a new figure's axes when omitted, without
@@ -109,7 +124,9 @@ class KRResult:
         return ax
 
 
-def _optimizer(critic: Critic, lr: float | None):
+def _optimizer(critic: Critic, lr: float | None, scale: float):
+    if critic.kind == "anchor":
+        return torch.optim.Adam(critic.parameters(), lr=lr or ANCHOR_LR * scale)
     if critic.kind == "clip":
         return torch.optim.RMSprop(critic.parameters(), lr=lr or 5e-5)
     if critic.kind == "gp":
@@ -166,8 +183,10 @@ class KRDualEstimator:
 
     def __init__(
         self,
-        critic: str = "groupsort",
+        critic: str = "auto",
         *,
+        families: tuple = DEFAULT_FAMILIES,
+        n_anchors: int = DEFAULT_ANCHORS,
         hidden: int = 64,
         depth: int = 2,
         steps: int = 2000,
@@ -181,7 +200,12 @@ class KRDualEstimator:
         device: str = "auto",
         progress: bool = True,
     ):
-        self.critic_kind = V.check_choice(critic, CRITICS, "critic")
+        self.critic_kind = V.check_choice(critic, CHOICES, "critic")
+        if isinstance(families, str) or not hasattr(families, "__iter__") or len(tuple(families)) == 0:
+            raise InputError(f"families must be a non-empty tuple of critic families from {FAMILIES + CRITICS}; got "
+                             f"{families!r}. Pass e.g. families=('linear', 'anchor', 'groupsort').")
+        self.families = tuple(V.check_choice(kind, FAMILIES + CRITICS, "each of families") for kind in families)
+        self.n_anchors = V.check_positive(n_anchors, "n_anchors", integer=True)
         self.hidden = V.check_positive(hidden, "hidden", integer=True)
         self.depth = V.check_positive(depth, "depth", integer=True)
         self.steps = V.check_positive(steps, "steps", integer=True)
@@ -227,22 +251,48 @@ class KRDualEstimator:
         return {name: torch.Generator().manual_seed(int(seq.generate_state(1)[0])) for name, seq in seeds.items()} | {
             "folds_numpy": np.random.default_rng(folds)}
 
-    def _train_fold(self, x_tr, y_tr, streams, bar) -> tuple[Critic, list[float]]:
+    def _fit_fold(self, x_tr, y_tr, streams, bar) -> tuple[torch.nn.Module, list[float], str]:
+        """(critic, training history, family): the candidate families fitted on the fit part of the
+        training points, the one with the best validation objective kept (a linear critic is refitted on
+        all of them)."""
         n_val_x = max(1, int(len(x_tr) * VALIDATION_FRACTION))
         n_val_y = max(1, int(len(y_tr) * VALIDATION_FRACTION))
         x_val, x_fit = x_tr[:n_val_x], x_tr[n_val_x:]
         y_val, y_fit = y_tr[:n_val_y], y_tr[n_val_y:]
-        critic = build_critic(x_tr.shape[1], self.critic_kind, self.hidden, self.depth, streams["init"]).to(x_tr.device)
+        kinds = self.families if self.critic_kind == "auto" else (self.critic_kind,)
+        best = None
+        for kind in kinds:
+            if kind == "linear":
+                critic, history = mean_difference_critic(x_fit, y_fit), []
+            else:
+                critic, history = self._train(kind, x_fit, y_fit, x_val, y_val, streams, bar)
+            value = _objective(critic, x_val, y_val) if len(kinds) > 1 else 0.0
+            if best is None or value > best[0]:
+                best = (value, critic, history, kind)
+        _, critic, history, kind = best
+        if kind == "linear":
+            critic = mean_difference_critic(x_tr, y_tr)
+        critic.eval()
+        critic.requires_grad_(False)
+        return critic, history, kind
+
+    def _train(self, kind, x_fit, y_fit, x_val, y_val, streams, bar) -> tuple[torch.nn.Module, list[float]]:
+        if kind == "anchor":
+            critic = anchor_critic(x_fit, y_fit, streams["init"], self.n_anchors)
+        else:
+            critic = build_critic(x_fit.shape[1], kind, self.hidden, self.depth, streams["init"]).to(x_fit.device)
+        pooled = torch.cat([x_fit, y_fit])
+        scale = float((pooled - pooled.mean(0)).pow(2).mean().sqrt()) or 1.0
         model = D.wrap(critic)  # DDP under torchrun: gradients averaged over ranks
-        optimizer = _optimizer(critic, self.lr)
+        optimizer = _optimizer(critic, self.lr, scale)
         rank, size = D.world()
         shard_x, shard_y = D.shard(len(x_fit), rank, size), D.shard(len(y_fit), rank, size)
         per_rank = max(1, self.batch_size // size)
         generator = streams["batches"]
         best, best_state, stale, history = -math.inf, None, 0, []
-        for step in range(self.steps):
-            ix = shard_x[torch.randint(len(shard_x), (per_rank,), generator=generator)].to(x_tr.device)
-            iy = shard_y[torch.randint(len(shard_y), (per_rank,), generator=generator)].to(x_tr.device)
+        for step in range(min(self.steps, ANCHOR_STEPS) if kind == "anchor" else self.steps):
+            ix = shard_x[torch.randint(len(shard_x), (per_rank,), generator=generator)].to(x_fit.device)
+            iy = shard_y[torch.randint(len(shard_y), (per_rank,), generator=generator)].to(x_fit.device)
             bx, by = x_fit[ix], y_fit[iy]
             out = model(torch.cat([bx, by]))
             gain = out[:per_rank].mean() - out[per_rank:].mean()
@@ -258,7 +308,7 @@ class KRDualEstimator:
             history.append(float(gain.detach()))
             if bar is not None:
                 bar.update(1)
-            if (step + 1) % EVAL_EVERY == 0 or step + 1 == self.steps:
+            if (step + 1) % EVAL_EVERY == 0 or step + 1 == self.steps or (kind == "anchor" and step + 1 == ANCHOR_STEPS):
                 critic.eval()
                 val = _objective(critic, x_val, y_val)
                 critic.train()
@@ -271,8 +321,6 @@ class KRDualEstimator:
                     if stale >= PATIENCE:
                         break
         critic.load_state_dict(best_state)
-        critic.eval()
-        critic.requires_grad_(False)
         return critic, history
 
     def _folds(self, x: torch.Tensor, y: torch.Tensor, rng: np.random.Generator):
@@ -295,7 +343,7 @@ class KRDualEstimator:
         streams = self._streams()
         fold_x, fold_y = self._folds(x, y, streams["folds_numpy"])  # the same folds on every rank
         x_data, y_data = x.detach(), y.detach()
-        critics, histories, values, variances, train_values, lips = [], [], [], [], [], []
+        critics, histories, values, variances, train_values, lips, kinds = [], [], [], [], [], [], []
         bar = tqdm(total=self.steps * self.n_folds, desc="KR critic", disable=not self.progress or D.world()[0] != 0, leave=False)
         for k in range(self.n_folds):
             rng = streams["folds_numpy"]
@@ -303,7 +351,8 @@ class KRDualEstimator:
             train_y = torch.as_tensor(rng.permutation(np.flatnonzero(fold_y != k)), device=device)
             held_x = torch.as_tensor(np.flatnonzero(fold_x == k), device=device)
             held_y = torch.as_tensor(np.flatnonzero(fold_y == k), device=device)
-            critic, history = self._train_fold(x_data[train_x], y_data[train_y], streams, bar)
+            critic, history, kind = self._fit_fold(x_data[train_x], y_data[train_y], streams, bar)
+            kinds.append(kind)
             out_x, out_y = critic(x[held_x]), critic(y[held_y])
             values.append(out_x.mean() - out_y.mean())
             variances.append(float(out_x.detach().var() / len(out_x) + out_y.detach().var() / len(out_y)))
@@ -313,11 +362,12 @@ class KRDualEstimator:
             histories.append(history)
         bar.close()
         self.critics_ = tuple(critics)
-        longest = max(len(h) for h in histories)
+        longest = max(1, max(len(h) for h in histories))
         history = np.full((self.n_folds, longest), np.nan)
         for k, h in enumerate(histories):
             history[k, : len(h)] = h
         value = torch.stack(values).mean()
+        lower, upper, lipschitz = certify(critics, x_data, y_data)
         return KRResult(
             value=float(value) if out_dtype is None else value.to(out_dtype),
             standard_error=float(math.sqrt(sum(variances)) / self.n_folds),
@@ -331,6 +381,10 @@ class KRDualEstimator:
             seconds=time.perf_counter() - start,
             fold_x=fold_x,
             fold_y=fold_y,
+            families=tuple(kinds),
+            lower_bound=lower,
+            upper_bound=upper,
+            lipschitz_bound=lipschitz,
         )
 
     @staticmethod
