@@ -15,6 +15,8 @@ from .api import distance, js, js_distance, kl, transport, wasserstein
 from .comparison import Comparison, compare
 from .divergences.estimators import DivergenceEstimate, estimate
 from .entropic import SinkhornResult, sinkhorn, sinkhorn_divergence
+from .gaussian import gaussian_w2
+from .kernels import energy_distance, mmd
 from .registry import metrics
 from .exceptions import (
     ConvergenceError,
@@ -51,11 +53,14 @@ __all__ = [
     "__version__",
     "compare",
     "distance",
+    "energy_distance",
     "estimate",
+    "gaussian_w2",
     "js",
     "js_distance",
     "kl",
     "metrics",
+    "mmd",
     "sinkhorn",
     "sinkhorn_divergence",
     "transport",

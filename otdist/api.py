@@ -10,6 +10,7 @@ from . import registry
 from ._results import TransportResult
 from .cost import Metric
 from .divergences.discrete import LOG2
+from .exceptions import InputError
 from .information import js, js_distance, kl
 from .problem import Problem, make_problem
 
@@ -53,7 +54,9 @@ def transport(
         Order of the distance; the cost is ``C_ij = d(x_i, y_j) ** p``.
     method
         ``"1d"`` (monotone coupling), ``"exact"`` (network simplex), ``"primal"`` / ``"dual"``
-        (the linear program in primal / dual form with HiGHS) or ``"auto"``.
+        (the linear program in primal / dual form with HiGHS), ``"auto"``, and the approximate methods
+        ``"sinkhorn"``, ``"sliced"``, ``"max-sliced"``, ``"gaussian"`` and ``"neural"``
+        (``otdist.registry.methods()`` lists every method).
     metric
         Ground metric: ``"euclidean"``, ``"sqeuclidean"``, ``"cityblock"``, ``"chebyshev"``,
         ``"minkowski"`` (with ``minkowski_p``) or a callable ``metric(x, y) -> (n, m) array``.
@@ -63,14 +66,17 @@ def transport(
         is then the transport cost ``<P, C>`` itself (no p-th root), and ``p`` must be left at 1.
     **options
         Solver options: ``max_size`` (memory guard on n*m), ``max_iter`` (exact),
-        ``generation`` and ``max_rounds`` (primal/dual), ``n_projections`` and ``seed`` (sliced);
+        ``generation`` and ``max_rounds`` (primal/dual), ``n_projections`` and ``seed`` (sliced,
+        max-sliced), or ``projections`` (an (L, d) array of directions, rows normalised, instead of
+        ``n_projections`` and ``seed``);
         ``progress=True`` shows a progress bar (primal and dual after a second of solving, sliced).
 
     Returns
     -------
     TransportResult
         ``value`` (W_p), ``transport_cost`` (<P, C>), ``plan``, ``potentials`` (f, g),
-        ``duality_gap`` (primal - dual), ``method``, ``n_iter``, ``converged``.
+        ``duality_gap`` (primal - dual), ``method``, ``n_iter``, ``converged``, and for the
+        approximate methods that certify it ``bounds`` = (lower, upper) on the exact W_p.
         Arrays follow the inputs: NumPy float32 in gives float32 plan and potentials, torch in gives
         tensors in the input's dtype and device.
 
@@ -95,6 +101,7 @@ def wasserstein(
     method: str = "auto",
     metric: Metric = "euclidean",
     minkowski_p: float | None = None,
+    axis: int | None = None,
     **options,
 ):
     r"""Wasserstein distance W_p between two weighted samples.
@@ -117,6 +124,11 @@ def wasserstein(
         ``"primal"``, ``"dual"``, and the approximate methods registered by other modules.
     metric, minkowski_p, **options
         See :func:`transport`.
+    axis
+        Batched 1-D distances, scipy-style: with ``axis=k`` every 1-D slice of the arrays along axis
+        ``k`` is one sample, and the result holds one W_p per slice (an array, or a tensor for torch
+        input), all solved at once by the 1-D method. The other axes broadcast; weights have the
+        values' shape or are one 1-D vector shared by every slice.
 
     Returns
     -------
@@ -149,8 +161,23 @@ def wasserstein(
     >>> otdist.wasserstein([0, 1, 2, 3], [0, 1, 2, 3], [3, 2, 1, 4], [1, 2, 4, 3])
     0.5
     """
+    if axis is not None:
+        return _along_axis(u_values, v_values, u_weights, v_weights, p, method, metric, minkowski_p, axis, options)
     problem = make_problem(u_values, v_values, u_weights, v_weights, p, metric, minkowski_p)
     return registry.method(_resolve(method, problem)).solver(problem, False, **options).value
+
+
+def _along_axis(u_values, v_values, u_weights, v_weights, p, method, metric, minkowski_p, axis, options):
+    """``wasserstein(..., axis=k)``: one 1-D W_p per slice, through the 1-D method's batched solver."""
+    if method not in ("auto", "1d") or metric != "euclidean" or minkowski_p is not None or options:
+        given = [f"method={method!r}"] if method not in ("auto", "1d") else []
+        given += [f"metric={metric!r}"] if metric != "euclidean" else []
+        given += [f"minkowski_p={minkowski_p!r}"] if minkowski_p is not None else []
+        given += [f"{name}=..." for name in options]
+        raise InputError(
+            f"axis= computes 1-D W_p along an axis with the ground metric |x - y| (method \"1d\", no options); got "
+            f"{', '.join(given)}. Drop them, or drop axis= to compare point clouds.")
+    return registry.method("1d").along_axis(u_values, v_values, u_weights, v_weights, p=p, axis=axis)
 
 
 def _wasserstein_metric(p: float | None):

@@ -40,6 +40,9 @@ class MethodSpec:
     exact: bool
     gradients: str
     memory: str
+    #: ``along_axis(u, v, u_weights, v_weights, p=, axis=)``: one value per 1-D slice along ``axis``
+    #: (the ``axis=`` of :func:`otdist.wasserstein`), for the methods that batch 1-D problems.
+    along_axis: Callable[..., Any] | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)

@@ -73,3 +73,19 @@ def test_distance_dispatches(rng):
     assert otdist.distance([0.5, 0.5], [0.2, 0.8], metric="js", base=2) == otdist.js([0.5, 0.5], [0.2, 0.8], base=2)
     with pytest.raises(ValueError, match="metric must be one of"):
         otdist.distance(x, y, metric="hellinger")
+
+
+def test_wasserstein_along_an_axis_is_scipy_per_slice():
+    import scipy.stats
+
+    rng = np.random.default_rng(11)
+    u, v = rng.normal(size=(4, 30)), rng.normal(1.0, 2.0, size=(4, 25))
+    uw, vw = rng.random(size=(4, 30)), rng.random(size=(4, 25))
+    got = otdist.wasserstein(u, v, uw, vw, axis=1)
+    expected = [scipy.stats.wasserstein_distance(u[k], v[k], uw[k], vw[k]) for k in range(4)]
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    np.testing.assert_allclose(otdist.wasserstein(u.T, v.T, uw.T, vw.T, axis=0), expected, rtol=1e-12)
+    with pytest.raises(otdist.InputError, match="axis= computes 1-D W_p"):
+        otdist.wasserstein(u, v, axis=1, method="exact")
+    with pytest.raises(otdist.InputError, match="metric='cityblock'"):
+        otdist.wasserstein(u, v, axis=1, metric="cityblock")

@@ -1,6 +1,6 @@
 """Transport methods: each module validates a :class:`~otdist.problem.Problem` for its solver and
 registers itself in :mod:`otdist.registry`."""
 
-from . import line, lp, neural, sliced
+from . import gaussian, line, lp, neural, sliced
 
-__all__ = ["line", "lp", "neural", "sliced"]
+__all__ = ["gaussian", "line", "lp", "neural", "sliced"]

@@ -58,10 +58,6 @@ def sparse_plan(coupling: exact_1d.Monotone1D, problem: Problem):
     return plan.tocsr()
 
 
-register_method(MethodSpec("1d", _solve_1d, "exact W_p of 1-D samples through their quantile functions",
-                           exact=True, gradients="values and weights", memory="O(n + m)"))
-
-
 # ----------------------------------------------------------------------------- one W_p per column
 
 
@@ -178,3 +174,8 @@ def wasserstein_along_axis(u_values, v_values, u_weights=None, v_weights=None, *
     if like is not None:
         return array_out(cost, like)
     return np.asarray(array_out(cost, None, numpy_output_dtype(u_values, v_values, u_weights, v_weights)))
+
+
+register_method(MethodSpec("1d", _solve_1d, "exact W_p of 1-D samples through their quantile functions",
+                           exact=True, gradients="values and weights", memory="O(n + m)",
+                           along_axis=wasserstein_along_axis))
