@@ -52,7 +52,8 @@ def counted(monkeypatch):
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-@pytest.mark.parametrize("metric,options", [("w1", {}), ("sliced", {"seed": 3, "n_projections": 20})])
+@pytest.mark.parametrize("metric,options", [("w1", {}), ("sliced", {"seed": 3, "n_projections": 20}), ("energy", {}),
+                                            ("mmd", {})])
 def test_entries_equal_the_metric_on_each_pair(seed, metric, options):
     data = clouds(seed)
     result = pairwise(data, metric=metric, **options)
