@@ -156,7 +156,8 @@ def sinkhorn(
         epsilon-scaling ratio in [0, 1): epsilon goes from ``max C - min C`` down to ``epsilon``,
         multiplied by ``scaling`` at each stage. 0 disables the annealing.
     tol
-        Stop when the L1 marginal error is below ``tol`` (default 1e-8 in float64, 1e-4 in float32).
+        Stop when the L1 marginal error is below ``tol`` (default 1e-8 in float64, 1e-4 in float32);
+        with ``reach``, when an iteration changes the potentials by at most ``tol * epsilon``.
     max_iter
         Iteration cap.
     max_size
@@ -327,9 +328,19 @@ def _divergence_metric(x, y, u_weights=None, v_weights=None, **options):
     return sinkhorn_divergence(x, y, a, b, **registry.ground_metric_options(options))
 
 
+def _divergence_preflight(x, y, options: dict) -> None:
+    """Options :func:`sinkhorn_divergence` does not accept refused before any metric of a comparison runs."""
+    options = dict(options)
+    for weights, name in (("u_weights", "a"), ("v_weights", "b")):
+        if weights in options and name not in options:
+            options[name] = options.pop(weights)
+    registry.signature_preflight(sinkhorn_divergence)(x, y, registry.ground_metric_options(options))
+
+
 registry.register_method(registry.MethodSpec(
     "sinkhorn", sinkhorn_method, "entropic OT (log-domain Sinkhorn); value from the entropic plan's <P, C>",
     exact=False, gradients="values and weights", memory="O(nm), or O((n + m) d) online"))
 registry.register_metric(registry.MetricSpec(
     "sinkhorn", _divergence_metric, "Sinkhorn divergence S_eps (debiased entropic OT; eps = 1% of the cost range)",
-    kind="divergence", gradients="values and weights", memory="O(nm), or O((n + m) d) online"))
+    kind="divergence", gradients="values and weights", memory="O(nm), or O((n + m) d) online",
+    preflight=_divergence_preflight))

@@ -11,7 +11,9 @@ the stabilised kernel exp((f_i + g_j - C_ij)/eps), with over-relaxed updates tun
 rate, absorbing the scalings into (f, g) before they can overflow, and taking an exact log-sum-exp
 step ``g <- T_a(f)``, ``f <- T_b(g)`` when a kernel row underflows.  A float64 problem runs its
 early iterations on a float32 kernel.  If the warm start of the last stage converges slowly, the
-last epsilon is also tried from zero potentials (no scaling) and the faster of the two goes on.
+last epsilon is also tried from zero potentials (no scaling) and the faster of the two goes on;
+the warm start never takes more than the iterations the intermediate stages left of their
+STAGE_ITERATIONS each, so scaling costs at most STAGE_ITERATIONS per stage over no scaling.
 
 The run stops on the L1 marginal error of the plan it returns: for the pair g, f = T_b(g), whose
 row marginals are exact, that is the column error sum_j |sum_i P_ij - b_j|.  At that pair the
