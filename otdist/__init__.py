@@ -17,6 +17,7 @@ from .divergences.estimators import DivergenceEstimate, estimate
 from .entropic import SinkhornResult, sinkhorn, sinkhorn_divergence
 from .gaussian import gaussian_w2
 from .kernels import energy_distance, mmd
+from .pairwise import PairwiseResult, pairwise
 from .registry import metrics
 from .exceptions import (
     ConvergenceError,
@@ -43,6 +44,7 @@ __all__ = [
     "InputError",
     "InputTypeError",
     "MemoryGuardError",
+    "PairwiseResult",
     "OTDistError",
     "SolverError",
     "UnverifiedFileWarning",
@@ -61,6 +63,7 @@ __all__ = [
     "kl",
     "metrics",
     "mmd",
+    "pairwise",
     "sinkhorn",
     "sinkhorn_divergence",
     "transport",

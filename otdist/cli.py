@@ -272,6 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--quiet", action="store_true", help="no progress bar")
     exp.set_defaults(func=_experiment)
     _add_wgan(sub)
+    from ._cli_pairwise import add_parser as add_pairwise_parser
+
+    add_pairwise_parser(sub)
     return parser
 
 
