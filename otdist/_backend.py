@@ -83,7 +83,7 @@ def to_torch(x, like):
     dtype = compute_dtype(like)
     if is_torch(x):
         return x.to(device=like.device, dtype=dtype)
-    return torch.as_tensor(np.require(x, requirements="W"), dtype=dtype, device=like.device)
+    return torch.as_tensor(np.require(x, requirements="CW"), dtype=dtype, device=like.device)
 
 
 def scalar_out(value: Any, like=None):

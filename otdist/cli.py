@@ -24,7 +24,7 @@ INTERRUPTED = 130
 #: Samples per side of the Gaussian comparison printed by ``otdist demo``.
 DEMO_SAMPLES = 1000
 #: Metrics of ``compare`` whose solver takes ``progress`` (its own bar, under the bar over metrics).
-PROGRESS_METRICS = ("sliced", "neural")
+PROGRESS_METRICS = ("sliced", "neural", "sinkhorn")
 
 
 class UsageError(Exception):

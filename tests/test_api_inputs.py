@@ -242,3 +242,15 @@ def test_lp_progress_bar_after_its_delay(method, capsys, monkeypatch):
     assert shown.value == quiet.value
     with pytest.raises(otdist.InputTypeError, match="progress must be True or False"):
         otdist.transport(x, y, method=method, progress="yes")
+
+
+def test_numpy_weights_with_negative_strides_next_to_tensors():
+    # Reversed NumPy weights (a negative stride) beside torch points: torch.as_tensor refuses negative strides.
+    import torch
+
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(6, 2))
+    a = np.arange(1.0, 7.0)[::-1]
+    expected = otdist.wasserstein(x, x + 1.0, a.copy(), method="exact")
+    got = otdist.wasserstein(torch.tensor(x), torch.tensor(x + 1.0), a, method="exact")
+    assert float(got) == pytest.approx(expected, rel=1e-12)

@@ -66,7 +66,9 @@ def _experiment(name, **small):
 
 CALLS = {
     **{f"wasserstein-{m}": (lambda m: lambda _: otdist.wasserstein(X, Y, method=m))(m)
-       for m in ("exact", "primal", "dual", "sinkhorn", "sliced")},
+       for m in ("exact", "primal", "dual", "sinkhorn", "sliced", "max-sliced")},
+    "wasserstein-gaussian": lambda _: otdist.wasserstein(X, Y, p=2, method="gaussian"),
+    "wasserstein-along-axis": lambda _: otdist.wasserstein(X, Y, axis=0),
     "wasserstein-1d": lambda _: otdist.wasserstein(X1, Y1, method="1d"),
     "wasserstein-sliced-unseeded": lambda _: otdist.wasserstein(X, Y, method="sliced", seed=None),
     "wasserstein-neural": lambda _: otdist.wasserstein(X, Y, method="neural", **TINY_NEURAL),
@@ -74,6 +76,12 @@ CALLS = {
        for m in ("exact", "primal", "dual", "sinkhorn")},
     "sinkhorn": lambda _: otdist.sinkhorn(X, Y, epsilon=0.5),
     "sinkhorn_divergence": lambda _: otdist.sinkhorn_divergence(X, Y, epsilon=0.5),
+    "energy_distance": lambda _: otdist.energy_distance(X, Y),
+    "mmd": lambda _: otdist.mmd(X, Y),
+    "gaussian_w2": lambda _: otdist.gaussian_w2(X.mean(axis=0), np.cov(X.T), Y.mean(axis=0), np.cov(Y.T)),
+    "metrics": lambda _: otdist.metrics(),
+    "pairwise": lambda tmp_path: otdist.pairwise([X, Y, X[::-1]], metric="sinkhorn", out=str(tmp_path / "pairs"),
+                                                 epsilon=0.5),
     "kl-histogram": lambda _: otdist.kl(P, Q),
     "js-histogram": lambda _: otdist.js(P, Q),
     "js_distance": lambda _: otdist.js_distance(P, Q),
