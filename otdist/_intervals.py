@@ -8,8 +8,9 @@ Two methods, chosen by the metric:
 * ``"subsampling"`` (every sample metric; the default except for energy and MMD): the metric on
   subsamples of b = ceil(n^(2/3)) points of x and ceil(m^(2/3)) of y, drawn without replacement; the
   law of (T_b - T_n) / sqrt(1/b_x - 1/n + 1/b_y - 1/m) estimates that of (T_n - T) / sqrt(1/n + 1/m)
-  (Politis & Romano; the -1/n, -1/m terms correct for subsamples drawn from the samples themselves). The bootstrap is not used: at P = Q the plug-in W_p and
-  Sinkhorn estimates sit at the boundary of their range, where the bootstrap is inconsistent.
+  (Politis & Romano; the -1/n, -1/m terms correct for subsamples drawn from the samples themselves).
+  The bootstrap is not used: at P = Q the plug-in W_p and Sinkhorn estimates sit at the boundary of
+  their range, where the bootstrap is inconsistent.
 """
 
 from __future__ import annotations
@@ -81,12 +82,12 @@ def check_level(level) -> float:
 
 
 def _kernel_options(metric: str, options: dict, z: np.ndarray):
-    from .kernels import median_bandwidth
+    from .kernels import BANDWIDTH_KERNELS, median_bandwidth
 
     if metric == "energy":
         return "energy", None
     kernel, bandwidth = options.get("kernel", "gaussian"), options.get("bandwidth")
-    if bandwidth is None and kernel in ("gaussian", "laplacian"):
+    if bandwidth is None and not callable(kernel) and kernel in BANDWIDTH_KERNELS:
         bandwidth = median_bandwidth(z)
     return kernel, bandwidth
 

@@ -37,11 +37,11 @@ SPREAD_BLOCK = 1 << 22
 #: Options of a transport metric read by the projection engine (any other sends the metric to ``recompute``).
 _LINE_METHODS = ("auto", "1d")
 _SINKHORN_OPTIONS = ("epsilon", "relative", "p", "ground_metric", "minkowski_p", "scaling", "tol", "max_iter",
-                     "max_size", "backend", "on_unconverged")
+                     "max_size", "backend", "on_unconverged", "reach")
 
 
 #: Weight options of the sample metrics: resampling exchanges points, and weighted points are not exchangeable.
-WEIGHT_OPTIONS = ("u_weights", "v_weights", "x_weights", "y_weights")
+WEIGHT_OPTIONS = ("u_weights", "v_weights", "x_weights", "y_weights", "a", "b")
 
 
 def sample_metric(metric, options: dict) -> registry.MetricSpec:
