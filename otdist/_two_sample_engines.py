@@ -37,7 +37,7 @@ SPREAD_BLOCK = 1 << 22
 #: Options of a transport metric read by the projection engine (any other sends the metric to ``recompute``).
 _LINE_METHODS = ("auto", "1d")
 _SINKHORN_OPTIONS = ("epsilon", "relative", "p", "ground_metric", "minkowski_p", "scaling", "tol", "max_iter",
-                     "max_size", "backend", "on_unconverged", "reach")
+                     "max_size", "backend", "on_unconverged", "reach", "progress")
 
 
 #: Weight options of the sample metrics: resampling exchanges points, and weighted points are not exchangeable.
@@ -184,6 +184,7 @@ def _sinkhorn_engine(z: np.ndarray, options: dict) -> Engine | None:
     if set(options) - set(_SINKHORN_OPTIONS):
         return None
     options = dict(options)
+    options.pop("progress", None)  # one bar per permutation would bury the output
     epsilon, relative = options.pop("epsilon", None), options.pop("relative", False)
     if epsilon is None:
         epsilon, relative = DEFAULT_RELATIVE_EPSILON, True
