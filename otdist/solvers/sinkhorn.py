@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 from ._lp import PROGRESS_DELAY
 from .over_relaxation import OverRelaxation, relax
-from .sinkhorn_ops import exponent, plan_error, safe_log, semi_dual_pair, t_a, t_b
+from .sinkhorn_ops import exponent, plan_error, safe_log, semi_dual_pair, symmetric_permutation, t_a, t_b
 
 #: At each intermediate epsilon of the scaling schedule, iterate until the marginal error is
 #: below STAGE_TOL, or at most STAGE_ITERATIONS times; the intermediate stages together use at
@@ -107,10 +107,12 @@ class _Problem:
     float64 buffer (no memory added); a float64 run overwrites them.
     """
 
-    def __init__(self, cost, a, b, symmetric: bool, bar=None):
+    def __init__(self, cost, a, b, symmetric: bool, bar=None, perm=None):
         import torch
 
         self.cost, self.a, self.b, self.symmetric, self.bar = cost, a, b, symmetric, bar
+        self.perm = perm  # g[:, perm] = f at the symmetric problem's optimum (None: the identity)
+        self.inverse = None if perm is None else torch.argsort(perm)
         self.log_a, self.log_b = safe_log(a), safe_log(b)
         self.scale = float(cost.abs().amax()) if cost.numel() else 0.0
         self.kernel = torch.empty(cost.shape, dtype=cost.dtype, device=cost.device)  # contiguous, for the halves
@@ -184,9 +186,12 @@ class _Run:
 
         K, a, b, u, v, omega = self.kernel, self.a, self.b, self.u, self.v, self.relax.omega
         if self.problem.symmetric:
-            Ku = torch.matmul(K, (a * u)[:, :, None])[:, :, 0]
+            inverse = self.problem.inverse
+            au = a * u if inverse is None else (a * u)[:, inverse]
+            Ku = torch.matmul(K, au[:, :, None])[:, :, 0]
             error = (a * (u * Ku - 1.0).abs()).sum(dim=1)
-            new_u = new_v = torch.where(a > 0, (u / Ku).sqrt(), 1.0)
+            new_u = torch.where(a > 0, (u / Ku).sqrt(), 1.0)
+            new_v = new_u if inverse is None else new_u[:, inverse]
         else:
             Kv = torch.matmul(K, (b * v)[:, :, None])[:, :, 0]
             new_u = torch.where(a > 0, relax(u, 1.0 / Kv, omega), 1.0)
@@ -213,7 +218,11 @@ class _Run:
         p, eps = self.problem, self.eps
         f, _ = self.potentials()
         self.g = t_a(f, p.log_a.to(f.dtype), p.cost, eps)
-        self.f = t_b(self.g, p.log_b.to(f.dtype), p.cost, eps)
+        if p.symmetric:  # the averaged step f <- (f + T(f)) / 2 in the problem's own order, g[:, perm] = f
+            self.f = 0.5 * (f + (self.g if p.perm is None else self.g[:, p.perm]))
+            self.g = self.f if p.inverse is None else self.f[:, p.inverse]
+        else:
+            self.f = t_b(self.g, p.log_b.to(f.dtype), p.cost, eps)
         self._build()
 
     def to_double(self) -> None:
@@ -265,8 +274,8 @@ class _Run:
         import torch
 
         f, g, error, mass, row_cost = self.final
-        if self.problem.symmetric or mass is None:
-            return None if self.problem.symmetric else row_cost
+        if mass is None:
+            return row_cost
         bv = (self.b * self.v)[:, :, None]
         return torch.matmul(self.kernel.mul_(self.cost), bv)[:, :, 0] / mass
 
@@ -276,7 +285,10 @@ def solve(cost, a, b, eps: float, *, scaling: float, eps_start: float, tol: floa
     """Log-stabilised Sinkhorn with epsilon-scaling on batched (B, n, m) costs; no autograd inside.
 
     ``eps_start`` is the first epsilon of the schedule (the largest cost).  ``symmetric=True``
-    promises a = b and a symmetric cost (OT_eps(a, a)).  Never warns or raises on non-convergence:
+    promises a = b and a symmetric cost (OT_eps(a, a)); without it, a problem found symmetric up to a
+    permutation of its columns (:func:`~otdist.solvers.sinkhorn_ops.symmetric_permutation`: a measure
+    against itself or a permuted copy) is solved by the symmetric iteration too, whose rate does not
+    degrade as the plan nears a permutation (the alternating one's does).  Never warns or raises on non-convergence:
     ``converged``, ``marginal_error`` (the L1 marginal error of the plan of the returned (f, g),
     whose rows are exact: f = T_b(g)) and ``n_iter <= max_iter`` let the caller decide.  A
     float64 problem runs its early iterations on a float32 kernel, half the memory traffic per
@@ -287,7 +299,13 @@ def solve(cost, a, b, eps: float, *, scaling: float, eps_start: float, tol: floa
     import torch
 
     with torch.no_grad(), progress_bar(progress, max_iter) as bar:
-        problem = _Problem(cost.detach(), a.detach(), b.detach(), symmetric, bar)
+        cost, a, b, perm = cost.detach(), a.detach(), b.detach(), None
+        if not symmetric:
+            perm = symmetric_permutation(cost, a, b, eps, tol)
+            symmetric = perm is not None
+            if symmetric and bool((perm == torch.arange(perm.numel(), device=perm.device)).all()):
+                perm = None
+        problem = _Problem(cost, a, b, symmetric, bar, perm)
         f, g = torch.zeros_like(problem.a), torch.zeros_like(problem.b)
         if not problem.representable(eps):
             error = plan_error(problem.cost, problem.a, problem.b, f, g, eps)
