@@ -23,7 +23,7 @@ import numpy as np
 from scipy.stats import norm
 
 from . import _validation as V
-from ._two_sample_engines import engine_for, pooled_points, recompute, sample_metric
+from ._two_sample_engines import FAST_METRICS, engine_for, pooled_points, recompute, sample_metric
 from .exceptions import InputError, InputTypeError
 
 #: Subsample sizes are ceil(n ** SUBSAMPLE_EXPONENT) (and at most n - 1).
@@ -142,11 +142,11 @@ def _subsampling(spec, z: np.ndarray, n: int, level: float, n_resamples: int, se
                          "Pass larger samples.")
     b_x, b_y = subsample_size(n), subsample_size(m)
     spec.check(z[:b_x], z[n:n + b_y], dict(options))
+    if spec.name in FAST_METRICS:
+        spec.function(z[:n], z[n:], **options)  # the metric's own checks of its options, before any shortcut
     engine = engine_for(spec, z, n, options)
     if engine.needs_partition:
         engine = recompute(spec, z, options)
-    if engine.name != "recompute":
-        spec.function(z[:n], z[n:], **options)  # the metric's own checks of its options
     estimate = float(engine.value(engine.statistics(np.arange(z.shape[0])[None], n))[0])
     rng = np.random.default_rng(seed)
     rows_x = rng.permuted(np.tile(np.arange(n), (n_resamples, 1)), axis=1)[:, :b_x]

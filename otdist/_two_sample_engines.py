@@ -40,6 +40,8 @@ _SINKHORN_OPTIONS = ("epsilon", "relative", "p", "ground_metric", "minkowski_p",
                      "max_size", "backend", "on_unconverged", "reach", "progress")
 
 
+#: Metrics with a path faster than recomputing (for some of their options).
+FAST_METRICS = ("energy", "mmd", "sliced", "w1", "w2", "wasserstein", "sinkhorn")
 #: Weight options of the sample metrics: resampling exchanges points, and weighted points are not exchangeable.
 WEIGHT_OPTIONS = ("u_weights", "v_weights", "x_weights", "y_weights", "a", "b")
 
@@ -209,7 +211,7 @@ def engine_for(spec, z: np.ndarray, n: int, options: dict) -> Engine:
         fast = _kernel_engine(name, z, n, options)
     elif name == "sliced":
         fast = _sliced_engine(z, options)
-    elif name in ("w1", "w2", "wasserstein"):
+    elif name in ("w1", "w2", "wasserstein"):  # on the line
         fast = _line_engine(name, z, options)
     elif name == "sinkhorn":
         fast = _sinkhorn_engine(z, options)

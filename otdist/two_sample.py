@@ -22,7 +22,7 @@ from . import _validation as V
 from . import kernels  # noqa: F401  (registers energy and mmd, the default metric)
 from . import registry
 from ._intervals import Interval, confidence_interval
-from ._two_sample_engines import engine_for, pooled_points, sample_metric
+from ._two_sample_engines import FAST_METRICS, engine_for, pooled_points, sample_metric
 
 #: Permutations drawn when ``n_permutations=None``, for metrics computed from a pooled matrix or recomputed...
 DEFAULT_PERMUTATIONS = 1000
@@ -57,7 +57,7 @@ class TestResult:
         The registered metric's name.
     engine
         How the permutations were computed: ``"pooled kernel"``, ``"projections"``,
-        ``"fixed-epsilon sinkhorn"``
+        ``"fixed-epsilon sinkhorn"`` or ``"recompute"`` (see :func:`two_sample_test`).
         or ``"recompute"``.
     """
 
@@ -163,9 +163,9 @@ def two_sample_test(x, y, metric: str = "energy", n_permutations: int | None = N
     seed = V.check_seed(seed)
     z, n = pooled_points(x, y)
     spec.check(x, y, dict(options))
+    if spec.name in FAST_METRICS:
+        spec.function(z[:n], z[n:], **options)  # the metric's own checks of its options, before any shortcut
     engine = engine_for(spec, z, n, options)
-    if engine.name != "recompute":
-        spec.function(z[:n], z[n:], **options)  # the metric's own checks of its options, before any permutation
     observed = float(engine.statistics(np.arange(z.shape[0])[None], n)[0])
     null = np.concatenate([engine.statistics(rows, n) for rows in permutation_chunks(z.shape[0], n_permutations,
                                                                                     seed)])
