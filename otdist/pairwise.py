@@ -138,22 +138,16 @@ def _sinkhorn_options(options: dict, data: list) -> tuple[dict, float]:
 
 
 def self_entropic_cost(x, y, **options) -> float:
-    r"""``OT_eps(a, a)`` for the uniform measure a on ``x`` (``y`` is ``x``), by the divergence's symmetric solve.
+    r"""``OT_eps(a, a)`` for the uniform measure a on ``x`` (``y`` is ``x``): ``otdist.sinkhorn(x, x).entropic_cost``.
 
-    :func:`otdist.sinkhorn_divergence` solves its self terms with the symmetric Sinkhorn iteration,
-    which converges where the alternating one, given ``x`` twice, can stall at tight tolerances.
-    Against a point mass at ``z`` (the first point of ``x``), whose self term is 0 and whose only
-    coupling with a is a (x) delta_z (so ``OT_eps(a, delta_z)`` is the mean cost to z):
-    ``OT_eps(a, a) = 2 (OT_eps(a, delta_z) - S_eps(a, delta_z))``. A self solve that misses its
-    tolerance raises :class:`otdist.ConvergenceError` whatever ``on_unconverged`` says (the
-    divergence returns no convergence flag).
+    The solver recognises the problem as symmetric and runs the averaged symmetric iteration, as
+    :func:`otdist.sinkhorn_divergence` does for its self terms, so the value is the divergence's own.
+    A self solve that misses its tolerance raises :class:`otdist.ConvergenceError` whatever
+    ``on_unconverged`` says (the divergence returns no convergence flag).
     """
-    from .entropic import sinkhorn, sinkhorn_divergence
+    from .entropic import sinkhorn
 
-    options = {**options, "on_unconverged": "raise"}
-    point = x[:1]
-    cross = sinkhorn(x, point, **options).entropic_cost
-    return 2.0 * (cross - sinkhorn_divergence(x, point, **options))
+    return sinkhorn(x, x, **{**options, "on_unconverged": "raise"}).entropic_cost
 
 
 def _jobs(inputs: _Inputs, spec: registry.MetricSpec, key_parts: tuple) -> tuple[list[Job], list[Job]]:
