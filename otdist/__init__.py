@@ -18,6 +18,7 @@ from .entropic import SinkhornResult, sinkhorn, sinkhorn_divergence
 from .gaussian import gaussian_w2
 from .kernels import energy_distance, mmd
 from .pairwise import PairwiseResult, pairwise
+from .two_sample import Interval, TestResult, confidence_interval, two_sample_test
 from .registry import metrics
 from .exceptions import (
     ConvergenceError,
@@ -42,6 +43,7 @@ __all__ = [
     "ConvergenceError",
     "ConvergenceWarning",
     "InputError",
+    "Interval",
     "InputTypeError",
     "MemoryGuardError",
     "PairwiseResult",
@@ -51,9 +53,11 @@ __all__ = [
     "DivergenceEstimate",
     "EstimateWarning",
     "SinkhornResult",
+    "TestResult",
     "TransportResult",
     "__version__",
     "compare",
+    "confidence_interval",
     "distance",
     "energy_distance",
     "estimate",
@@ -67,6 +71,7 @@ __all__ = [
     "sinkhorn",
     "sinkhorn_divergence",
     "transport",
+    "two_sample_test",
     "wasserstein",
 ]
 

@@ -275,6 +275,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ._cli_pairwise import add_parser as add_pairwise_parser
 
     add_pairwise_parser(sub)
+    from ._cli_stats import add_parser as add_test_parser
+
+    add_test_parser(sub)
     return parser
 
 

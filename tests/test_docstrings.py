@@ -5,7 +5,7 @@ import importlib
 
 import pytest
 
-MODULES = ["otdist", "otdist.api", "otdist.registry", "otdist.kernels", "otdist.gaussian", "otdist.methods.line", "otdist.pairwise", "otdist.information", "otdist.entropic", "otdist.comparison", "otdist.divergences.estimators",
+MODULES = ["otdist", "otdist.api", "otdist.registry", "otdist.kernels", "otdist.gaussian", "otdist.methods.line", "otdist.pairwise", "otdist.two_sample", "otdist._intervals", "otdist.information", "otdist.entropic", "otdist.comparison", "otdist.divergences.estimators",
            "otdist.neural.kr_dual", "otdist.wgan", "otdist.solvers.sinkhorn",
            "otdist.solvers.over_relaxation"]
 

@@ -8,7 +8,7 @@ def test_all_is_pinned():
     assert sorted(otdist.__all__) == sorted(
         ["Comparison", "ConvergenceError", "ConvergenceWarning", "EstimateWarning", "InputError", "InputTypeError", "MemoryGuardError",
          "OTDistError", "SolverError", "UnverifiedFileWarning", "DivergenceEstimate", "SinkhornResult", "TransportResult", "__version__",
-         "compare", "distance", "energy_distance", "estimate", "gaussian_w2", "mmd", "pairwise", "PairwiseResult", "js", "js_distance", "kl", "metrics",
+         "compare", "distance", "energy_distance", "estimate", "gaussian_w2", "mmd", "pairwise", "PairwiseResult", "two_sample_test", "TestResult", "confidence_interval", "Interval", "js", "js_distance", "kl", "metrics",
          "sinkhorn", "sinkhorn_divergence", "transport", "wasserstein"]
     )
     for name in otdist.__all__:

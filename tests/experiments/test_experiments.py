@@ -72,7 +72,9 @@ def test_dimension_bias_plug_in_w1_grows_with_dimension():
 def test_every_experiment_plots_and_serialises(name, tmp_path, monkeypatch):
     module = experiments.get(name)
     small = {"gaussian-shift": {"mus": (0.0, 2.0), "n": 200}, "parallel-lines": {"thetas": (0.0, 0.5), "n": 100},
-             "earth-piles": {}, "dimension-bias": {"dims": (1, 2), "n": 200}}[name]
+             "earth-piles": {}, "dimension-bias": {"dims": (1, 2), "n": 200},
+             "power": {"metrics": ("energy",), "sizes": (10,), "dims": (1,), "n": 10, "replications": 2,
+                       "n_permutations": 9}}[name]
     res = experiments.run(name, progress=False, **small)
     path = module.plot(res, tmp_path / "fig.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
