@@ -12,9 +12,16 @@ Four ways to keep a network (approximately) 1-Lipschitz:
   (``torch.nn.utils.parametrizations.spectral_norm``) with ReLU: 1-Lipschitz up to the power
   iteration's accuracy.
 * ``"groupsort"`` -- orthogonal linear layers (``torch.nn.utils.parametrizations.orthogonal``)
-  with GroupSort activations: 1-Lipschitz *by construction*, and gradient-norm preserving, so
-  E_P f - E_Q f evaluated on held-out samples is a certified lower bound on W1 up to sampling
-  error.
+  with GroupSort activations: 1-Lipschitz *by construction* (each layer's weight has orthonormal rows
+  or columns, up to rounding, and GroupSort permutes coordinates), and gradient-norm preserving.
+
+What is certified.  Only a construction certifies a Lipschitz constant: a gradient norm measured at
+some points (:func:`gradient_norms`) certifies nothing about the points in between.  For every kind
+here, the product of the layers' spectral norms bounds the constant (the activations are
+1-Lipschitz); :func:`otdist.neural.certificate.lipschitz_bound` computes it.  For a 1-Lipschitz f,
+E_P f - E_Q f <= W1(P, Q); its value on held-out samples estimates that expectation, so it is below W1
+in expectation, not certified below it.  See :mod:`otdist.neural.certificate` for the certified
+bounds on the W1 between two given samples.
 """
 
 from __future__ import annotations

@@ -1,11 +1,14 @@
 """Neural KR dual: Lipschitz property of each critic, and the estimate against exact answers."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
 
 import otdist
-from otdist.neural import CRITICS, Critic, GroupSort, KRDualEstimator, gradient_norms, gradient_penalty
+from otdist.neural import Critic, GroupSort, KRDualEstimator, gradient_norms, gradient_penalty
+from otdist.neural.kr_dual import CHOICES
 
 #: Relative optimisation gap allowed below W1 when the optimal critic is linear (1%).
 OPTIMISATION_GAP = 0.01
@@ -98,17 +101,34 @@ def test_through_wasserstein_with_torch_in_torch_out(rng):
         otdist.wasserstein(x, x, method="neural", critic="lipschitz")
 
 
+#: Accuracy target at n = 4096 per side: 5% of W1 plus two standard errors of the held-out evaluation.
+TARGET = 0.05
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("d", [2, 16, 64])
 def test_translated_gaussians_within_five_percent(d):
+    # W1(N(0, I), N(v, I)) = |v| = 1. Before critic="auto" (GroupSort alone) d = 64 gave 0.916-0.981 over seeds.
     rng = np.random.default_rng(d)
     v = rng.normal(size=d)
     v /= np.linalg.norm(v)
     x, y = rng.normal(size=(4096, d)), rng.normal(size=(4096, d)) + v
     res = KRDualEstimator(progress=False).fit(x, y)
-    assert res.value == pytest.approx(1.0, rel=0.05)
-    # Certified lower bound: not above the truth by more than sampling error.
+    assert abs(res.value - 1.0) <= TARGET + 2 * res.standard_error
+    # Held-out values of 1-Lipschitz critics: not above the truth by more than sampling error.
     assert res.value <= 1.0 + 3 * res.standard_error
+
+
+@pytest.mark.slow
+def test_scaled_gaussians_within_five_percent_at_d64():
+    # W1(N(0, I), N(0, s^2 I)) = |s - 1| E|x| with E|x| = sqrt(2) Gamma((d+1)/2) / Gamma(d/2): the means coincide,
+    # so a linear critic gains nothing; GroupSort alone reached about 0.4 of W1 at d = 128.
+    d, s = 64, 1.5
+    rng = np.random.default_rng(64)
+    x, y = rng.normal(size=(4096, d)), s * rng.normal(size=(4096, d))
+    truth = (s - 1) * math.sqrt(2) * math.exp(math.lgamma((d + 1) / 2) - math.lgamma(d / 2))
+    res = KRDualEstimator(progress=False).fit(x, y)
+    assert abs(res.value - truth) <= TARGET * truth + 2 * res.standard_error
 
 
 @pytest.mark.slow
@@ -161,7 +181,7 @@ def test_estimate_tracks_the_distance_linearly():
     assert abs(intercept) < 0.05
 
 
-@pytest.mark.parametrize("kind", CRITICS)
+@pytest.mark.parametrize("kind", CHOICES)
 def test_every_critic_trains_and_separates_the_samples(rng, kind):
     x, y = rng.normal(size=(500, 2)), rng.normal(size=(500, 2)) + [3.0, 0.0]
     res = KRDualEstimator(kind, steps=600, progress=False).fit(x, y)
