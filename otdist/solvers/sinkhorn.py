@@ -270,14 +270,18 @@ class _Run:
         return False
 
     def row_cost(self):
-        """sum_j P_ij C_ij / a_i of the certified pair (overwrites the kernel)."""
+        """sum_j P_ij C_ij / a_i of the certified pair (overwrites the kernel).
+
+        The kernel is divided by its row masses before it meets the cost: a row of K near the top of its
+        precision (a zero-weight row's potential is unconstrained by the error) times C would overflow.
+        """
         import torch
 
         f, g, error, mass, row_cost = self.final
         if mass is None:
             return row_cost
         bv = (self.b * self.v)[:, :, None]
-        return torch.matmul(self.kernel.mul_(self.cost), bv)[:, :, 0] / mass
+        return torch.matmul(self.kernel.div_(mass[:, :, None]).mul_(self.cost), bv)[:, :, 0]
 
 
 def solve(cost, a, b, eps: float, *, scaling: float, eps_start: float, tol: float, max_iter: int,

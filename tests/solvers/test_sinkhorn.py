@@ -267,3 +267,56 @@ def test_costs_scale_exactly_inside_and_outside_float32_range(rng, scale):
     assert scaled.transport_cost == pytest.approx(unit.transport_cost * scale**2, rel=1e-9)
     assert otdist.sinkhorn_divergence(x * scale, y * scale, **kwargs) == pytest.approx(
         otdist.sinkhorn_divergence(x, y, **kwargs) * scale**2, rel=1e-9)
+
+
+#: Default tolerances (float64): sinkhorn's L1 marginal tolerance, and the divergence's.
+SINKHORN_TOL, DIVERGENCE_TOL = 1e-8, 1e-10
+def _self_iterations(tol: float, stages: int) -> int:
+    """Iterations of a measure against itself: the averaged symmetric iteration's linearisation (I - P) / 2
+    has its spectrum in [0, 1/2] (the Laplace (p = 1) and Gaussian (p = 2) kernels are positive definite,
+    so is the plan's normalised Markov operator P), so each epsilon stage reaches tol from an L1 error
+    <= 2 within log2(2 / tol) iterations.  The alternating iteration crawls there (rate near 1: the plan
+    is nearly the identity), taking hundreds to thousands of iterations."""
+    return stages * int(np.ceil(np.log2(2.0 / tol)))
+
+
+def _relative_schedule_stages(rel_eps: float = 0.01) -> int:
+    from otdist.solvers.sinkhorn import epsilon_schedule
+
+    return len(epsilon_schedule(rel_eps, 1.0, 0.1))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("n, d", [(60, 1), (60, 2), (60, 3), (200, 2)])
+@pytest.mark.parametrize("p", [1, 2])
+def test_a_measure_against_itself_converges_fast(seed, n, d, p):
+    """sinkhorn(x, x) reaches the default tol within the symmetric iteration's bound, and the returned
+    potentials, turned into a plan in NumPy on scipy's cost, have the marginal error reported (<= tol)."""
+    from scipy.spatial.distance import cdist
+
+    x = np.random.default_rng(seed).normal(size=(n, d))
+    res = otdist.sinkhorn(x, x, p=p)
+    assert res.converged and res.n_iter <= _self_iterations(SINKHORN_TOL, _relative_schedule_stages())
+    f, g = res.potentials
+    plan = np.exp((f[:, None] + g[None, :] - cdist(x, x) ** p) / res.epsilon) / n**2
+    error = np.abs(plan.sum(1) - 1 / n).sum() + np.abs(plan.sum(0) - 1 / n).sum()
+    # the cost's rounding (a few ulps of max C) moves the plan by that over epsilon, relative
+    assert error == pytest.approx(res.marginal_error, abs=1e-12) and error <= SINKHORN_TOL
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("d", [1, 2, 3])
+@pytest.mark.parametrize("p", [1, 2])
+def test_divergence_of_itself_and_of_a_permuted_copy_converges(seed, d, p):
+    """sinkhorn_divergence(x, x) and (x, x[perm]) at the default tol 1e-10 converge (before: a
+    ConvergenceError on the cross term after max_iter) and lie in [-1e-12, 1e-10] (max C - min C)."""
+    from scipy.spatial.distance import cdist
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(60, d))
+    spread = float(np.ptp(cdist(x, x) ** p))
+    for y in (x, x[rng.permutation(60)]):
+        value = otdist.sinkhorn_divergence(x, y, p=p)
+        assert -1e-12 * spread <= value <= 1e-10 * spread
+    res = otdist.sinkhorn(x, x[rng.permutation(60)], p=p, tol=DIVERGENCE_TOL)
+    assert res.converged and res.n_iter <= _self_iterations(DIVERGENCE_TOL, _relative_schedule_stages())

@@ -245,3 +245,24 @@ def test_property_any_epsilon_gives_the_oracle_or_an_honest_failure(seed, log_re
         transport = float((a * pot.row_cost).sum())
         assert exact - slack <= transport <= _semi_dual(pot, a, b) + slack
         assert _semi_dual(pot, a, b) <= exact + eps * entropy + slack
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_symmetric_permutation_is_found_only_where_it_holds(seed):
+    """The column permutation that makes a problem symmetric: the identity for x against itself, the
+    inverse of perm for x against x[perm]; none once the weights or the points differ (noise far above
+    the allowed asymmetry SYMMETRY_SHARE tol eps, rounding of the cost far below it)."""
+    from otdist.solvers.sinkhorn_ops import symmetric_permutation
+
+    rng = np.random.default_rng(seed)
+    x, perm = rng.normal(size=(30, 2)), rng.permutation(30)
+    eps, tol = 0.05, 1e-8
+    cost, a, b = _problem(x, x)
+    np.testing.assert_array_equal(symmetric_permutation(cost, a, b, eps, tol).numpy(), np.arange(30))
+    cost_p, _, _ = _problem(x, x[perm])
+    pi = symmetric_permutation(cost_p, a, b, eps, tol)
+    np.testing.assert_array_equal(x[perm][pi.numpy()], x)
+    weights = rng.random(30) + 0.1
+    assert symmetric_permutation(cost, a, torch.as_tensor(weights / weights.sum())[None], eps, tol) is None
+    noisy, _, _ = _problem(x, x + 1e-6 * rng.normal(size=x.shape))
+    assert symmetric_permutation(noisy, a, b, eps, tol) is None
