@@ -112,9 +112,24 @@ def unit_mass(w: np.ndarray) -> np.ndarray:
     return w
 
 
+#: Largest cost entries for which the network simplex's absolute tolerances work unscaled.
+EXACT_SCALE_RANGE = (2.0**-20, 2.0**40)
+
+
+def _power_of_two_scale(high: float) -> float:
+    """1, or the power of two that brings a cost whose largest entry ``high`` lies outside
+    EXACT_SCALE_RANGE to about 1 (dividing by a power of two rounds nothing)."""
+    low_end, high_end = EXACT_SCALE_RANGE
+    if high <= 0.0 or low_end <= high <= high_end:
+        return 1.0
+    return 2.0 ** int(np.floor(np.log2(high)))
+
+
 def reduce(a: np.ndarray, b: np.ndarray, cost: np.ndarray, *, unit_range: bool = True) -> Reduced:
-    """The reduced problem; with ``unit_range=False`` the cost is only shifted, and only where it
-    has negative entries (no copy of a non-negative cost without zero weights)."""
+    """The reduced problem; with ``unit_range=False`` the cost is only shifted where it has negative
+    entries, and divided by a power of two where its scale is far from 1 (no copy of a non-negative,
+    unit-scale cost without zero weights): the network simplex compares reduced costs with an
+    absolute epsilon, so a cost of 1e-80 would look like zero to it."""
     rows, cols = np.flatnonzero(a > 0), np.flatnonzero(b > 0)
     if rows.size == a.size and cols.size == b.size:
         rows = cols = None
@@ -127,7 +142,8 @@ def reduce(a: np.ndarray, b: np.ndarray, cost: np.ndarray, *, unit_range: bool =
         shift, span = low, float(block.max()) - low
         span = span if span > 0 else 1.0
     else:
-        shift, span = min(low, 0.0), 1.0
+        shift = min(low, 0.0)
+        span = _power_of_two_scale(float(block.max()) - shift)
     if shift != 0.0 or span != 1.0:
         block = (block - shift) / span
     return Reduced(rows, cols, unit_mass(a), unit_mass(b), np.ascontiguousarray(block), shift, span)

@@ -50,4 +50,4 @@ def solve(a: np.ndarray, b: np.ndarray, cost: np.ndarray, *, max_iter: int = DEF
             ConvergenceWarning,
             stacklevel=4,
         )
-    return certify(problem, np.asarray(plan), np.asarray(log["v"]), a, b, cost, None, converged)
+    return certify(problem, np.asarray(plan), np.asarray(log["v"]) * problem.span, a, b, cost, None, converged)

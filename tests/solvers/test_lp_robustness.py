@@ -32,9 +32,12 @@ POT_MAX_ITER = 10**8
 
 def pot_value(a, b, cost):
     """POT's optimal value, on the cost shifted to be non-negative (OT is shift-invariant; POT
-    reports some problems with negative costs infeasible, e.g. the 1 x 1 cost [[-10]])."""
+    reports some problems with negative costs infeasible, e.g. the 1 x 1 cost [[-10]]) and divided
+    by a power of two near its largest entry (exact; POT's absolute tolerances take a cost of 1e-80 for 0)."""
     low = cost.min()
-    return ot.emd2(a, b, np.ascontiguousarray(cost - low), numItermax=POT_MAX_ITER) + low
+    shifted = cost - low
+    scale = 2.0 ** np.floor(np.log2(shifted.max())) if shifted.max() > 0 else 1.0
+    return ot.emd2(a, b, np.ascontiguousarray(shifted / scale), numItermax=POT_MAX_ITER) * scale + low
 
 
 def rounding(cost):
@@ -326,3 +329,12 @@ def test_highs_failing_everywhere_raises_solver_error(monkeypatch, method):
     monkeypatch.setattr(scipy.optimize, "linprog", _failing_linprog(lambda algorithm, presolve, arcs: True))
     with pytest.raises(otdist.SolverError, match="highs-ds with presolve off: The problem is infeasible"):
         solve(np.full(4, 0.25), np.full(3, 1 / 3), np.arange(12.0).reshape(4, 3), method)
+
+
+@pytest.mark.parametrize("scale", [1e-80, 1e-12, 1e20, 1e200])
+def test_network_simplex_potentials_at_any_cost_scale(scale):
+    # The network simplex compares reduced costs with an absolute epsilon: a cost of 1e-80 looked like zero
+    # to it (duality gap = the whole cost). Found by the weights-spanning property test.
+    a, b = np.array([0.5, 0.5]), np.array([1.0, 0.1]) / 1.1
+    cost = scale * np.array([[0.0, 1.0], [1.0, 0.0]])
+    assert_optimal(solve(a, b, cost, "exact"), a, b, cost, pot_value(a, b, cost))
