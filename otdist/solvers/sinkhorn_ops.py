@@ -114,31 +114,33 @@ def transport_cost(pot, cost, a, b):
     return torch.bmm(plan.reshape(batch, 1, -1), cost.reshape(batch, -1, 1)).reshape(batch)
 
 
-def symmetric_permutation(cost, a, b, eps: float, tol: float):
-    """A column permutation ``pi`` that makes the problem symmetric, or None: ``b[:, pi] == a`` and
-    max |C[:, :, pi] - C[:, :, pi]^T| <= SYMMETRY_SHARE * tol * eps (identity first, then each row's
-    cheapest column), checked exactly over the batch in O(B n m).
+def symmetric_permutation(cost, a, b):
+    """``(pi, asymmetry)``: a column permutation with ``b[:, pi] == a`` (the identity first, then each
+    row's cheapest column) and max |C[:, :, pi] - C[:, :, pi]^T| over the batch; ``(None, inf)`` if
+    neither candidate permutes b into a.  O(B n m).
 
-    On such a problem OT_eps(a, b) is OT_eps(a, a) for the cost C[:, :, pi] with g[:, pi] = f, which the
-    averaged symmetric iteration solves.  Perturbing the cost by dC moves the plan's L1 marginals by at
-    most about 2 max|dC| / eps, so an asymmetry within the bound leaves the error of the returned pair
-    within SYMMETRY_SHARE of ``tol``.  Returns a (m,) index tensor (the identity tensor when the problem
-    is symmetric as given).
+    Where the asymmetry is 0, OT_eps(a, b) is OT_eps(a, a) for the cost C[:, :, pi] with g[:, pi] = f,
+    which the averaged symmetric iteration solves.  Perturbing the cost by dC moves the plan's L1
+    marginals by at most about 2 max|dC| / eps: an asymmetry up to SYMMETRY_SHARE tol eps leaves the
+    error of the returned pair within SYMMETRY_SHARE of ``tol``.
     """
     import torch
 
     batch, n, m = cost.shape
     if n != m or n == 0:
-        return None
-    bound = SYMMETRY_SHARE * tol * eps
+        return None, math.inf
     candidates = [torch.arange(m, device=cost.device)]
     nearest = cost.argmin(dim=2)
     if bool((nearest == nearest[:1]).all()):
         candidates.append(nearest[0])
+    found, least = None, math.inf
     for pi in candidates:
         if int(torch.bincount(pi, minlength=m).max()) != 1 or not bool((b[:, pi] == a).all()):
             continue
         permuted = cost.index_select(2, pi)
-        if float((permuted - permuted.transpose(1, 2)).abs().amax()) <= bound:
-            return pi
-    return None
+        asymmetry = float((permuted - permuted.transpose(1, 2)).abs().amax())
+        if asymmetry < least:
+            found, least = pi, asymmetry
+        if least == 0.0:
+            break
+    return found, least
