@@ -12,6 +12,8 @@ import math
 #: A problem whose cost is symmetric (up to a column permutation) within this share of tol * epsilon
 #: is solved by the symmetric iteration (see :func:`symmetric_permutation`).
 SYMMETRY_SHARE = 0.01
+#: Entries per batch element compared at once by that check (two temporaries of this size).
+ASYMMETRY_BLOCK = 2**20
 
 
 def exponent(cost, row, col, eps, out=None):
@@ -117,7 +119,7 @@ def transport_cost(pot, cost, a, b):
 def symmetric_permutation(cost, a, b):
     """``(pi, asymmetry)``: a column permutation with ``b[:, pi] == a`` (the identity first, then each
     row's cheapest column) and max |C[:, :, pi] - C[:, :, pi]^T| over the batch; ``(None, inf)`` if
-    neither candidate permutes b into a.  O(B n m).
+    neither candidate permutes b into a.  O(B n m) time, O(B ASYMMETRY_BLOCK) memory.
 
     Where the asymmetry is 0, OT_eps(a, b) is OT_eps(a, a) for the cost C[:, :, pi] with g[:, pi] = f,
     which the averaged symmetric iteration solves.  Perturbing the cost by dC moves the plan's L1
@@ -137,10 +139,20 @@ def symmetric_permutation(cost, a, b):
     for pi in candidates:
         if int(torch.bincount(pi, minlength=m).max()) != 1 or not bool((b[:, pi] == a).all()):
             continue
-        permuted = cost.index_select(2, pi)
-        asymmetry = float((permuted - permuted.transpose(1, 2)).abs().amax())
+        asymmetry = _asymmetry(cost, pi)
         if asymmetry < least:
             found, least = pi, asymmetry
         if least == 0.0:
             break
     return found, least
+
+
+def _asymmetry(cost, pi) -> float:
+    """max |C'_ik - C'_ki| with C' = C[:, :, pi], by blocks of rows of at most ASYMMETRY_BLOCK entries."""
+    n = cost.shape[1]
+    rows, worst = max(1, ASYMMETRY_BLOCK // n), 0.0
+    for start in range(0, n, rows):
+        block = cost[:, start:start + rows].index_select(2, pi)
+        mirror = cost[:, :, pi[start:start + rows]].transpose(1, 2)
+        worst = max(worst, float((block - mirror).abs().amax()))
+    return worst
