@@ -14,6 +14,10 @@ early iterations on a float32 kernel.  If the warm start of the last stage conve
 last epsilon is also tried from zero potentials (no scaling) and the faster of the two goes on;
 the warm start never takes more than the iterations the intermediate stages left of their
 STAGE_ITERATIONS each, so scaling costs at most STAGE_ITERATIONS per stage over no scaling.
+Where the plan nears a permutation (a measure against itself or a near copy) every singular value of
+the plan is near 1 and alternating updates crawl; a problem symmetric up to a column permutation runs
+the averaged symmetric update instead (linearisation (I - P) / 2, rate <= 1/2), and a nearly symmetric
+one starts its last epsilon from the symmetrised problem's solution.
 
 The run stops on the L1 marginal error of the plan it returns: for the pair g, f = T_b(g), whose
 row marginals are exact, that is the column error sum_j |sum_i P_ij - b_j|.  At that pair the
@@ -61,9 +65,8 @@ CERTIFY_EVERY = 16
 #: Largest max|C| / eps the solver iterates at: (f_i + g_j - C_ij) / eps must stay finite in
 #: float64 (largest about 1.8e308) with |f|, |g| up to a few max|C|.
 MAX_COST_OVER_EPSILON = 1e300
-#: A problem symmetric up to a column permutation within NEAR_SYMMETRY eps (and not within SYMMETRY_SHARE
-#: tol eps) starts its last epsilon from the symmetrised problem's solution: its L1 error there is at most
-#: about 2 NEAR_SYMMETRY = STAGE_TOL, what an intermediate stage leaves.
+#: A problem symmetric up to a column permutation within NEAR_SYMMETRY eps starts its last epsilon from
+#: the symmetrised problem's solution, within L1 error about 2 NEAR_SYMMETRY = STAGE_TOL of its plan.
 NEAR_SYMMETRY = STAGE_TOL / 2
 
 
@@ -153,8 +156,8 @@ class _Run:
     is two matrix-vector products instead of two log-sum-exp passes.  u and v are absorbed into
     f and g (and K rebuilt) whenever |log u| or |log v| exceeds ABSORB_AT (Schmitzer's
     stabilisation); if a kernel row underflows, one exact log-domain step replaces the iteration.
-    ``symmetric`` (a = b, C symmetric) uses the averaged update u <- sqrt(u / K(a u)): one product
-    per iteration and no oscillation between f and g.  The error each iteration observes is the
+    ``symmetric`` (a = b[:, perm], C[:, :, perm] symmetric) uses the averaged update
+    u <- sqrt(u / K(a u)), v = u in column order: one product per iteration, no oscillation between f, g.  The error each iteration observes is the
     column error of the pair (u, v) before v's update (exact rows when w = 1); a run stops only
     on the error of the returned pair, recomputed by ``certify``.
     """
@@ -294,16 +297,15 @@ def solve(cost, a, b, eps: float, *, scaling: float, eps_start: float, tol: floa
     """Log-stabilised Sinkhorn with epsilon-scaling on batched (B, n, m) costs; no autograd inside.
 
     ``eps_start`` is the first epsilon of the schedule (the largest cost).  ``symmetric=True``
-    promises a = b and a symmetric cost (OT_eps(a, a)); without it, a problem found symmetric up to a
-    permutation of its columns (:func:`~otdist.solvers.sinkhorn_ops.symmetric_permutation`: a measure
-    against itself or a permuted copy) is solved by the symmetric iteration too, whose rate does not
-    degrade as the plan nears a permutation (the alternating one's does).  Never warns or raises on non-convergence:
-    ``converged``, ``marginal_error`` (the L1 marginal error of the plan of the returned (f, g),
-    whose rows are exact: f = T_b(g)) and ``n_iter <= max_iter`` let the caller decide.  A
-    float64 problem runs its early iterations on a float32 kernel, half the memory traffic per
-    iteration; the last iterations, the reported error and the returned potentials are float64.
-    ``progress=True`` shows a progress bar over the ``max_iter`` iterations once a solve has run
-    PROGRESS_DELAY seconds.
+    promises a = b and a symmetric cost (OT_eps(a, a)); a problem found symmetric up to a permutation of
+    its columns (:func:`~otdist.solvers.sinkhorn_ops.symmetric_permutation`: a measure against itself,
+    a permuted copy) runs the symmetric iteration too, and one nearly so starts from the symmetrised
+    problem's solution: where the plan nears a permutation the alternating iteration crawls.  Never
+    warns or raises on non-convergence: ``converged``, ``marginal_error`` (the L1 marginal error of
+    the plan of the returned (f, g), whose rows are exact: f = T_b(g)) and ``n_iter <= max_iter`` let
+    the caller decide.  A float64 problem runs its early iterations on a float32 kernel; the last
+    iterations, the reported error and the returned potentials are float64.  ``progress=True`` shows
+    a progress bar over ``max_iter`` iterations once a solve has run PROGRESS_DELAY seconds.
     """
     import torch
 
