@@ -236,6 +236,11 @@ def confidence_interval(x, y, metric: str = "energy", level: float = 0.95, metho
     if n_resamples is None:
         n_resamples = DEFAULT_SUBSAMPLES
     n_resamples = V.check_positive(n_resamples, "n_resamples", integer=True)
+    fewest = math.ceil(round(2 / (1 - level), 9))
+    if method == "subsampling" and n_resamples < fewest:
+        raise InputError(f"a {level:g} subsampling interval needs at least {fewest} subsamples (one beyond each "
+                         f"end); got n_resamples={n_resamples}. Pass n_resamples >= {fewest}, or omit it for "
+                         f"{DEFAULT_SUBSAMPLES}.")
     z, n = pooled_points(x, y)
     spec.check(x, y, dict(options))
     if method == "jackknife":

@@ -191,7 +191,7 @@ def _wasserstein_metric(p: float | None):
 _W_GRADIENTS = "values and weights"
 registry.register_metric(registry.MetricSpec(
     "wasserstein", _wasserstein_metric(None), "Wasserstein W_p of two weighted samples (any method=, p=)",
-    inputs=("samples",), gradients=_W_GRADIENTS, memory="O(nm) for the exact methods"))
+    inputs=("samples",), zero_on_identical=False, gradients=_W_GRADIENTS, memory="O(nm) for the exact methods"))
 registry.register_metric(registry.MetricSpec(
     "w1", _wasserstein_metric(1), "Wasserstein-1, exact on the samples (1-D: quantiles; else network simplex)",
     inputs=("samples",), gradients=_W_GRADIENTS, memory="O(nm); O(n + m) in 1-D", fixed=("p",)))

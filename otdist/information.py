@@ -174,6 +174,6 @@ for _name, _function, _method, _text in (
         ("js_knn", js, "knn", "JS(P, Q), k-NN estimator from samples (nats)"),
         ("js_classifier", js, "classifier", "JS(P, Q), held-out classifier estimator from samples (nats)")):
     registry.register_metric(registry.MetricSpec(
-        _name, _sample_metric(_function, _method), _text, kind="divergence", symmetric=_name != "kl_knn",
-        zero_on_identical=False, memory="O((n + m) d)", fixed=("method",), permutation="refit",
+        _name, _sample_metric(_function, _method), _text, kind="divergence", symmetric=False,
+        zero_on_identical=_method == "knn", memory="O((n + m) d)", fixed=("method",), permutation="refit",
         preflight=_sample_preflight(_name[:2], _method)))

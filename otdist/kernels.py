@@ -19,7 +19,7 @@ from scipy.spatial.distance import pdist
 
 from . import _validation as V
 from . import registry
-from ._backend import array_out, scalar_out, to_numpy, to_torch, torch_reference
+from ._backend import array_out, is_torch, scalar_out, to_numpy, to_torch, torch_reference
 from ._kernels_blocks import (BANDWIDTH_KERNELS, KERNELS, diagonal_sum, energy_squared_1d, kernel_function,
                               weighted_sum)
 from ._kernels_pooled import pooled_statistic
@@ -58,6 +58,17 @@ def _squared_energy(x, a, y, b, masses):
     k = kernel_function("energy")
     within = weighted_sum(x, a, x, a, k, None) + weighted_sum(y, b, y, b, k, None)
     return within - 2.0 * weighted_sum(x, a, y, b, k, None)
+
+
+def _finite(value, what: str):
+    """``value``, or a clear error where the kernel sums overflowed or underflowed to NaN."""
+    number = float(value.detach()) if is_torch(value) else float(value)
+    if not np.isfinite(number):
+        raise InputError(f"{what} is not representable in floating point for these inputs (got {number}): the "
+                         "distances or kernel values overflow, or the bandwidth is too small for the points' scale. "
+                         "Rescale the points (and the bandwidth with them), or choose a bandwidth near the "
+                         "distances between points.")
+    return value
 
 
 def energy_distance(u_values, v_values, u_weights=None, v_weights=None):
@@ -104,7 +115,9 @@ def energy_distance(u_values, v_values, u_weights=None, v_weights=None):
     names = ("u_values", "v_values", "u_weights", "v_weights")
     like, x, y, a, b = _samples(u_values, v_values, u_weights, v_weights, names)
     masses = (None if u_weights is None else a, None if v_weights is None else b)
-    return scalar_out(pth_root(_squared_energy(x, a, y, b, masses), 2), like)
+    with np.errstate(all="ignore"):  # a non-finite sum is refused by _finite
+        squared = _finite(_squared_energy(x, a, y, b, masses), "the energy distance")
+    return scalar_out(pth_root(squared, 2), like)
 
 
 def _check_kernel(kernel):
@@ -240,11 +253,13 @@ def mmd(x, y, kernel="gaussian", bandwidth=None, squared=False, unbiased=False, 
                          "Use the V-statistic (unbiased=False) or more points.")
     h = _resolve_bandwidth(kernel, bandwidth, x, y)
     k = kernel_function(kernel)
-    within_x, within_y = weighted_sum(x, a, x, a, k, h), weighted_sum(y, b, y, b, k, h)
-    value = within_x + within_y - 2.0 * weighted_sum(x, a, y, b, k, h)
-    if unbiased:
-        value = value + (within_x - diagonal_sum(x, k, h) / n) / (n - 1) \
-            + (within_y - diagonal_sum(y, k, h) / m) / (m - 1)
+    with np.errstate(all="ignore"):  # a non-finite sum is refused by _finite
+        within_x, within_y = weighted_sum(x, a, x, a, k, h), weighted_sum(y, b, y, b, k, h)
+        value = within_x + within_y - 2.0 * weighted_sum(x, a, y, b, k, h)
+        if unbiased:
+            value = value + (within_x - diagonal_sum(x, k, h) / n) / (n - 1) \
+                + (within_y - diagonal_sum(y, k, h) / m) / (m - 1)
+        value = _finite(value, "the MMD")
     return scalar_out(value if squared else pth_root(value, 2), like)
 
 

@@ -66,7 +66,9 @@ class MetricSpec:
     symmetric
         ``d(x, y) == d(y, x)``: a pairwise matrix computes one triangle.
     zero_on_identical
-        ``d(x, x) == 0`` for the same sample: a pairwise matrix has a zero diagonal without solving it.
+        ``d(P, P) == 0`` and the metric is exactly 0 (or, for the k-NN estimators, which refuse a sample
+        compared with itself, the quantity estimated is 0) on the same sample: a pairwise matrix has a zero
+        diagonal without solving it.
     gradients
         Which torch gradients flow: ``"values and weights"``, ``"values"`` or ``"none"``.
     memory

@@ -333,3 +333,15 @@ def test_registered_metrics():
 def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize("call", [
+    lambda x, y: otdist.kernels.energy_distance(x * 1e200, y * 1e200),
+    lambda x, y: otdist.kernels.mmd(x * 1e200, y * 1e200),
+    lambda x, y: otdist.kernels.mmd(x * 1e120, y * 1e120, kernel="polynomial"),
+    lambda x, y: otdist.kernels.mmd(x, y, bandwidth=1e-300),
+])
+def test_overflowing_kernel_sums_are_refused_not_nan(call):
+    rng = np.random.default_rng(3)
+    with pytest.raises(otdist.InputError, match="not representable"):
+        call(rng.normal(size=(20, 2)), rng.normal(size=(15, 2)))

@@ -11,7 +11,7 @@ import dataclasses
 import numpy as np
 
 from .._results import TransportResult
-from ..exceptions import InputError
+from ..exceptions import InputError, InputTypeError
 from ..problem import Problem, is_uniform, transport_result
 from .. import registry
 from ..registry import MethodSpec, register_method
@@ -30,7 +30,7 @@ def _solve_neural(problem: Problem, need_plan: bool, **options) -> TransportResu
         )
     from ..neural import KRDualEstimator
 
-    fit = KRDualEstimator(**options).fit(problem.x, problem.y)
+    fit = _estimator(KRDualEstimator, options).fit(problem.x, problem.y)
     result = transport_result(problem, fit.value, None, None, None, "neural", n_iter=int((~np.isnan(fit.history)).sum()))
     # Certified on the W1 between the given samples: the fold-averaged critic's objective over its Lipschitz
     # bound below, the cost of a coupling of the samples above (see otdist.neural.certificate).
@@ -52,11 +52,22 @@ def _neural_preflight(x, y, options: dict) -> None:
     from .. import _validation as V
     from ..neural import KRDualEstimator
 
-    KRDualEstimator(**{"progress": False, **options}).check_sizes(V.as_points(x, "x").shape[0],
-                                                                  V.as_points(y, "y").shape[0])
+    _estimator(KRDualEstimator, {"progress": False, **options}).check_sizes(V.as_points(x, "x").shape[0],
+                                                                            V.as_points(y, "y").shape[0])
+
+
+def _estimator(cls, options: dict):
+    """``cls(**options)``, an unknown option refused as otdist's error rather than Python's TypeError."""
+    import inspect
+
+    unknown = sorted(set(options) - set(inspect.signature(cls).parameters))
+    if unknown:
+        raise InputTypeError(f'method="neural" got unexpected option(s): {", ".join(unknown)}; it takes '
+                             f'{", ".join(inspect.signature(cls).parameters)}. Drop or rename them.')
+    return cls(**options)
 
 
 registry.register_metric(registry.MetricSpec(
     "neural", _neural_metric, "Wasserstein-1, neural Kantorovich-Rubinstein dual (held-out estimate)",
-    zero_on_identical=False, gradients="none (an estimate)", memory="O((n + m) d)", fixed=("method", "p"),
+    symmetric=False, zero_on_identical=False, gradients="none (an estimate)", memory="O((n + m) d)", fixed=("method", "p"),
     permutation="refit", preflight=_neural_preflight))

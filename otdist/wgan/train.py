@@ -49,6 +49,8 @@ from .runtime import InterruptFlag, PrivateRNG, evaluating
 DEFAULT_STEPS = {"8gaussians": 12000, "25gaussians": 12000, "swissroll": 8000, "digits": 6000, "flags": 2000}
 #: Samples used at each evaluation and for the final metrics (generated, and held-out real).
 EVAL_SAMPLES = 2000
+#: Offsets of the noise seeds of the final samples and of the W1 ratio's draws (apart from training's).
+FINAL_NOISE_SEED, RATIO_NOISE_SEED = 20_000, 30_000
 LOG_FIELDS = ("step", "critic_loss", "generator_loss", "critic_estimate", "eval_critic_estimate", "eval_distance", "seconds")
 
 
@@ -325,10 +327,12 @@ def train(config: Config) -> Run:
     if interrupted:
         raise TrainingInterrupted(run)
     if main_rank:
-        samples = trainer.generate(config.eval_samples, seed=20_000 + config.seed).cpu().numpy()
+        samples = trainer.generate(config.eval_samples, seed=FINAL_NOISE_SEED + config.seed).cpu().numpy()
         run.metrics = M.evaluate(samples, trainer.data, config.seed)
         if not trainer.data.is_image:
-            draw = lambda n, seed: trainer.generate(n, seed=30_000 + seed).cpu().numpy()  # noqa: E731
+            def draw(n: int, seed: int) -> np.ndarray:
+                return trainer.generate(n, seed=RATIO_NOISE_SEED + seed).cpu().numpy()
+
             run.metrics.update(M.w1_ratio(draw, sampler(config.data), config.eval_samples, config.seed))
         run.metrics.update({"steps": trainer.step, "seconds": time.perf_counter() - clock,
                             "spearman_critic_vs_distance": _spearman(trainer.log),
