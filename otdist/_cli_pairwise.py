@@ -15,7 +15,7 @@ from pathlib import Path
 
 
 from . import _io
-from .cli import UsageError
+from .cli import UsageError, positive_int
 
 OUTPUTS = ("matrix.npy", "matrix.csv", "heatmap.png", "timings.json")
 #: Largest number of datasets whose names label the heat map's axes (beyond it the labels overlap).
@@ -45,7 +45,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
                         help="a metric option (JSON value, else text), e.g. --option epsilon=0.05; repeatable")
     parser.add_argument("--out", required=True, help="directory for the matrix, figure, timings and checkpoint")
     parser.add_argument("--scheduler", help="Dask scheduler address (tcp://host:8786), or 'local' for a LocalCluster")
-    parser.add_argument("--workers", type=_positive, help="threads, or processes with --scheduler local "
+    parser.add_argument("--workers", type=positive_int, help="threads, or processes with --scheduler local "
                                                           "(default: one per CPU core)")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--resume", action="store_true", help="continue the run whose checkpoint is in OUT")
@@ -53,16 +53,6 @@ def add_parser(sub) -> argparse.ArgumentParser:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
     return parser
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
 
 
 def _prepare(out: Path, args: argparse.Namespace) -> None:

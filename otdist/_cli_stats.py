@@ -6,10 +6,10 @@ import argparse
 
 
 def _test(args: argparse.Namespace) -> int:
-    from .cli import _load_samples
+    from .cli import load_samples
     from .two_sample import two_sample_test
 
-    x, y = _load_samples(args.x), _load_samples(args.y)
+    x, y = load_samples(args.x), load_samples(args.y)
     result = two_sample_test(x, y, metric=args.metric, n_permutations=args.permutations, seed=args.seed)
     print(f"Permutation test of P = Q, metric {result.metric} ({result.engine}), "
           f"x: {x.shape}, y: {y.shape}")
@@ -21,14 +21,14 @@ def _test(args: argparse.Namespace) -> int:
 
 def add_parser(sub) -> None:
     """Add the ``test`` subcommand to the subparsers ``sub`` of ``otdist``'s parser."""
-    from .cli import _positive_int, _seed
+    from .cli import positive_int, seed_argument
     from .comparison import sample_metrics
 
     test = sub.add_parser("test", help="permutation two-sample test of P = Q between two samples saved with numpy.save")
     test.add_argument("x", help="samples of P: .npy, shape (n,) or (n, d)")
     test.add_argument("y", help="samples of Q: .npy, shape (m,) or (m, d)")
     test.add_argument("--metric", default="energy", help=f"one of {', '.join(sample_metrics())} (default: %(default)s)")
-    test.add_argument("--permutations", type=_positive_int,
+    test.add_argument("--permutations", type=positive_int,
                       help="number of permutations (default: 1000; 100 for metrics that refit an estimator)")
-    test.add_argument("--seed", type=_seed, default=0, help="seed of the permutations (default: %(default)s)")
+    test.add_argument("--seed", type=seed_argument, default=0, help="seed of the permutations (default: %(default)s)")
     test.set_defaults(func=_test)

@@ -36,7 +36,7 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -46,7 +46,7 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _seed(text: str) -> int:
+def seed_argument(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -106,7 +106,7 @@ def _figure_formats() -> tuple[str, ...]:
     return FIGURE_FORMATS
 
 
-def _load_samples(path: str) -> np.ndarray:
+def load_samples(path: str) -> np.ndarray:
     file = Path(path)
     if not file.is_file():
         raise InputError(f"{path}: no such file. Pass .npy files of samples, shape (n,) or (n, d).")
@@ -121,7 +121,7 @@ def _compare(args: argparse.Namespace) -> int:
     from . import compare
 
     metrics = tuple(m.strip() for m in args.metrics.split(","))
-    x, y = _load_samples(args.x), _load_samples(args.y)
+    x, y = load_samples(args.x), load_samples(args.y)
     progress = not args.quiet
     options = {m: {"progress": True} for m in metrics if m in PROGRESS_METRICS and progress}
     print(compare(x, y, metrics=metrics, options=options, progress=progress))
@@ -215,12 +215,12 @@ def _add_wgan(sub) -> None:
     train = commands.add_parser("train", help="train (or --resume) a WGAN; writes log, checkpoint, figures, metrics")
     train.add_argument("--data", choices=DATASETS, default="8gaussians")
     train.add_argument("--lipschitz", choices=CRITICS, default="gp", help="how the critic is kept 1-Lipschitz")
-    train.add_argument("--steps", type=_positive_int, help="generator steps (default: per dataset)")
-    train.add_argument("--n-critic", type=_positive_int, default=5, help="critic steps per generator step")
-    train.add_argument("--batch-size", type=_positive_int, default=256)
+    train.add_argument("--steps", type=positive_int, help="generator steps (default: per dataset)")
+    train.add_argument("--n-critic", type=positive_int, default=5, help="critic steps per generator step")
+    train.add_argument("--batch-size", type=positive_int, default=256)
     train.add_argument("--lr", type=float, help="learning rate (default: per critic, as in the WGAN papers)")
-    train.add_argument("--seed", type=_seed, default=0)
-    train.add_argument("--eval-samples", type=_positive_int, default=EVAL_SAMPLES,
+    train.add_argument("--seed", type=seed_argument, default=0)
+    train.add_argument("--eval-samples", type=positive_int, default=EVAL_SAMPLES,
                        help="generated and real points per evaluation and per draw of the W1 ratio (default: %(default)s)")
     train.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1, ...")
     train.add_argument("--out", default="wgan-run", help="output directory")
@@ -231,8 +231,8 @@ def _add_wgan(sub) -> None:
     train.set_defaults(func=_wgan_train)
     sample = commands.add_parser("sample", help="draw samples from a trained generator into a .npy file")
     sample.add_argument("--checkpoint", required=True)
-    sample.add_argument("--n", type=_positive_int, default=1000)
-    sample.add_argument("--seed", type=_seed, default=0)
+    sample.add_argument("--n", type=positive_int, default=1000)
+    sample.add_argument("--seed", type=seed_argument, default=0)
     sample.add_argument("--out", required=True, help=".npy file to write")
     sample.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
     sample.set_defaults(func=_wgan_sample)
@@ -266,8 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("name", choices=tuple(EXPERIMENTS))
     exp.add_argument("--out", required=True, help="figure to write (PNG, PDF or SVG)")
     exp.add_argument("--json", help="also write the data as JSON")
-    exp.add_argument("--n", type=_positive_int, help="samples per side (default: the experiment's)")
-    exp.add_argument("--seed", type=_seed, default=0)
+    exp.add_argument("--n", type=positive_int, help="samples per side (default: the experiment's)")
+    exp.add_argument("--seed", type=seed_argument, default=0)
     exp.add_argument("--force", action="store_true", help="overwrite OUT and JSON if they exist")
     exp.add_argument("--quiet", action="store_true", help="no progress bar")
     exp.set_defaults(func=_experiment)
