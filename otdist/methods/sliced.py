@@ -76,8 +76,26 @@ def _directions(problem: Problem, n_projections, seed, projections):
     return _as_directions(projections, d, problem.like), False
 
 
+#: Units in the last place, per point, by which the bounds are widened for rounding.
+ROUNDING_ULPS = 4
+
+
 def _numpy_problem(problem: Problem):
     return to_numpy(problem.x), to_numpy(problem.y), to_numpy(problem.a), to_numpy(problem.b)
+
+
+def _rounding(problem: Problem) -> float:
+    """A bound on the rounding of a transport cost sum over n + m entries, each at most diam ** p (diam: the
+    diagonal of the points' bounding box): the bounds are widened by it, so they hold in floating point."""
+    x, y, _, _ = _numpy_problem(problem)
+    points = np.concatenate([x, y])
+    diameter = float(np.linalg.norm(np.ptp(points, axis=0)))
+    with overflow_checked():
+        return ROUNDING_ULPS * (points.shape[0]) * np.finfo(np.float64).eps * diameter ** problem.p
+
+
+def _certified(cost: float, slack: float, p: float, side: int) -> float:
+    return pth_root(max(float(cost) + side * slack, 0.0), p)
 
 
 def _upper_bound(problem: Problem, *thetas) -> float:
@@ -85,7 +103,7 @@ def _upper_bound(problem: Problem, *thetas) -> float:
     x, y, a, b = _numpy_problem(problem)
     with overflow_checked():
         cost = min(sliced.coupling_cost(x, y, a, b, problem.p, theta) for theta in thetas)
-    return pth_root(cost, problem.p)
+    return _certified(cost, _rounding(problem), problem.p, +1)
 
 
 def _solve_sliced(problem: Problem, need_plan: bool, n_projections=_UNSET, seed=_UNSET, projections=None,
@@ -104,7 +122,7 @@ def _solve_sliced(problem: Problem, need_plan: bool, n_projections=_UNSET, seed=
         se = se * cost ** (1 / problem.p - 1) / problem.p if cost > 0 else 0.0
     per_projection = to_numpy(estimate.per_projection)
     best = int(np.argmax(per_projection))
-    lower = pth_root(per_projection[best], problem.p)
+    lower = _certified(per_projection[best], _rounding(problem), problem.p, -1)
     bounds = (lower, _upper_bound(problem, to_numpy(theta)[:, best]))
     return dataclasses.replace(result, standard_error=se, bounds=bounds)
 
@@ -127,7 +145,8 @@ def _solve_max_sliced(problem: Problem, need_plan: bool, n_projections=_UNSET, s
                             uniform=problem.uniform).transport_cost
     result = transport_result(problem, cost, None, None, None, "max-sliced", n_iter=search.n_steps,
                               converged=search.converged)
-    bounds = (pth_root(search.transport_cost, problem.p), _upper_bound(problem, start, search.theta))
+    bounds = (_certified(search.transport_cost, _rounding(problem), problem.p, -1),
+              _upper_bound(problem, start, search.theta))
     return dataclasses.replace(result, bounds=bounds)
 
 

@@ -163,7 +163,14 @@ def test_high_dimension(d, method, case):
     case = case.draw(cases(dims=(d,), max_n=4, kinds=FLOAT_KINDS))
     c_max = float(euclidean_cost(case.x64, case.y64, 1).max())
     options = {"epsilon": SINKHORN_REL_EPS * c_max if c_max > 0 else 1.0} if method == "sinkhorn" else {}
-    value = _call_or_input_error(case, lambda: otdist.wasserstein(case.x, case.y, case.a, case.b, method=method, **options))
+    try:
+        value = _call_or_input_error(case, lambda: otdist.wasserstein(case.x, case.y, case.a, case.b, method=method,
+                                                                      **options))
+    except otdist.ConvergenceError:
+        # Sinkhorn's documented answer where tol is not reached within max_iter: a plan within e^(-27) of a
+        # permutation (two points per side, cost gaps of 27 epsilon) converges at a rate within 1e-11 of 1.
+        assert method == "sinkhorn"
+        return
     if value is None:
         return
     w = check_scalar(value, case.container, case.dtype)

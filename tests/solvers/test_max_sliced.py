@@ -38,9 +38,10 @@ def test_translation_gives_the_length_of_the_shift(seed, d, p):
     res = otdist.transport(x, x + shift, w, w, p=p, method="max-sliced", n_projections=20, seed=seed)
     assert res.value == pytest.approx(np.linalg.norm(shift), rel=PLANTED_REL)
     assert res.converged and res.method == "max-sliced"
-    assert res.bounds[0] == pytest.approx(np.linalg.norm(shift), rel=PLANTED_REL)
+    # The bounds are widened for rounding by 4 ulps per point of diameter ** p before the root.
+    assert res.bounds[0] == pytest.approx(np.linalg.norm(shift), rel=BOUND_REL)
     # The coupling that sorts the projections on the shift's direction is the identity: cost |s|^p.
-    assert res.bounds[1] == pytest.approx(np.linalg.norm(shift), rel=PLANTED_REL)
+    assert res.bounds[1] == pytest.approx(np.linalg.norm(shift), rel=BOUND_REL)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
@@ -79,7 +80,9 @@ def test_equals_w_p_in_one_dimension(u, v, p):
     expected = (scipy.stats.wasserstein_distance(x, y, a, b) if p == 1
                 else otdist.wasserstein(x, y, a, b, p=p, method="1d"))
     spread = max(np.ptp(np.concatenate([x, y])), 1.0)
-    assert value == pytest.approx(expected, rel=1e-9, abs=1e-12 * spread)
+    # A W_p^p that is 0 in exact arithmetic can come out as rounding, ~(n + m) eps spread^p, before its root.
+    slack = (4 * (x.size + y.size) * np.finfo(float).eps) ** (1 / p) * spread
+    assert value == pytest.approx(expected, rel=1e-9, abs=slack)
 
 
 def test_user_directions_start_the_search(rng):
