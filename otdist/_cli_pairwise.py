@@ -15,7 +15,7 @@ from pathlib import Path
 
 
 from . import _io
-from .cli import UsageError, positive_int
+from .cli import UsageError, positive_int, writable_directory
 
 OUTPUTS = ("matrix.npy", "matrix.csv", "heatmap.png", "timings.json")
 #: Largest number of datasets whose names label the heat map's axes (beyond it the labels overlap).
@@ -64,11 +64,7 @@ def _prepare(out: Path, args: argparse.Namespace) -> None:
     if out.is_dir() and any(out.iterdir()) and not args.force:
         raise UsageError(f"--out {out} already holds files. Pass --resume to continue that run, --force to start "
                          "again there, or choose another directory.")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise UsageError(f"--out: cannot create the directory {out} ({err.strerror or err}). "
-                         "Choose a path in a writable directory.") from None
+    writable_directory(out, "--out")
 
 
 def _csv(result) -> str:

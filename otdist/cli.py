@@ -65,11 +65,11 @@ def _output(path: str, option: str, *, force: bool, suffixes: tuple[str, ...] = 
         raise UsageError(f"{option} {path} already exists. Pass --force to overwrite it, or choose another path.")
     if out.is_dir():
         raise UsageError(f"{option} {path} is a directory; a file is written there. Choose a file path.")
-    _writable_directory(out.parent, option)
+    writable_directory(out.parent, option)
     return out
 
 
-def _writable_directory(directory: Path, option: str) -> None:
+def writable_directory(directory: Path, option: str) -> None:
     blocking = next((p for p in (directory, *directory.parents) if p.exists() and not p.is_dir()), None)
     if blocking is not None:
         raise UsageError(f"{option}: {blocking} is a file, not a directory. "
@@ -167,7 +167,7 @@ def _wgan_out(args: argparse.Namespace) -> None:
     if out.is_dir() and any(out.iterdir()) and not args.force:
         raise UsageError(f"--out {args.out} already holds files. Pass --resume to continue that run, --force to "
                          "overwrite it, or choose another directory.")
-    _writable_directory(out, "--out")
+    writable_directory(out, "--out")
 
 
 def _wgan_train(args: argparse.Namespace) -> int:
