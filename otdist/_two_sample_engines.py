@@ -181,7 +181,7 @@ def pooled_spread(z: np.ndarray, p: float, metric, minkowski_p) -> float:
 
 def _sinkhorn_engine(z: np.ndarray, options: dict) -> Engine | None:
     from . import entropic
-    from ._entropic_setup import DEFAULT_RELATIVE_EPSILON
+    from .entropic import DEFAULT_RELATIVE_EPSILON
 
     if set(options) - set(_SINKHORN_OPTIONS):
         return None

@@ -51,6 +51,8 @@ from .cost import DEFAULT_MAX_SIZE, Metric
 #: ... for the divergence, whose debiasing cancels the values to far below the value error that
 #: the default tolerance allows (a permuted copy must come out within 1e-12 of the cost spread).
 DIVERGENCE_TOL = {"float64": 1e-10, "float32": 1e-4}
+#: The fraction of the cost spread (max C - min C) used as epsilon when none is given.
+DEFAULT_RELATIVE_EPSILON = S.DEFAULT_RELATIVE_EPSILON
 DEFAULT_MAX_ITER = 10_000
 DEFAULT_SCALING = 0.1
 

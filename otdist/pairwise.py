@@ -108,25 +108,14 @@ def _cost_spread_bound(data: list, p: float, ground_metric, minkowski_p) -> floa
     return float(np.asarray(ground_cost(lo[None], hi[None], p, ground_metric, minkowski_p=minkowski_p))[0, 0])
 
 
-def _default_relative_epsilon() -> float:
-    """The fraction of the cost spread that ``otdist.sinkhorn`` uses when given no epsilon.
-
-    Read from the function itself, on two points one unit apart (cost spread 1).
-    """
-    from .entropic import sinkhorn
-
-    unit = np.array([[0.0], [1.0]])
-    return float(sinkhorn(unit, unit).epsilon)
-
-
 def _sinkhorn_options(options: dict, data: list) -> tuple[dict, float]:
     """The options of every term's ``otdist.sinkhorn`` call, with one absolute epsilon and the divergence's tol."""
-    from .entropic import DIVERGENCE_TOL
+    from .entropic import DEFAULT_RELATIVE_EPSILON, DIVERGENCE_TOL
 
     options = registry.ground_metric_options(options)
     epsilon, relative = options.get("epsilon"), options.get("relative", False)
     if epsilon is None:
-        epsilon, relative = _default_relative_epsilon(), True
+        epsilon, relative = DEFAULT_RELATIVE_EPSILON, True
     epsilon = V.check_positive(epsilon, "epsilon")
     if V.check_flag(relative, "relative"):
         p = V.check_order(options.get("p", 1))
