@@ -47,21 +47,22 @@ def sinkhorn_method(problem: Problem, need_plan: bool, **options) -> TransportRe
 
 
 def _bounds(problem: Problem, result) -> tuple[float, float] | None:
-    """Certified (lower, upper) on the exact W_p (or, for a given cost, on the exact transport cost);
-    None when the cost matrix is not stored and exceeds ``max_size`` (GeomLoss's online backend)."""
+    """Certified (lower, upper) on the exact W_p (or, for a given cost, on the exact transport cost); from
+    the stored cost, or block of rows by block of rows when the cost is rebuilt from the points."""
     import torch
 
     from .solvers import sinkhorn_bounds, sinkhorn_ops
 
-    pot, geometry, max_size = result._state
-    n, m = geometry.shape
-    if geometry.dense is None and n * m > max_size:
-        return None
+    pot, geometry, _ = result._state
     a, b = geometry.inputs.a.detach(), geometry.inputs.b.detach()
     with torch.no_grad():
-        cost = geometry.full().detach()
-        plan = sinkhorn_ops.log_plan(pot, cost, a, b).exp()
-        lower, upper = sinkhorn_bounds.bounds(plan[0], pot.f[0], cost[0], a[0], b[0])
+        if geometry.dense is None:
+            lower, upper = sinkhorn_bounds.streamed_bounds(lambda i0, i1: geometry.rows(i0, i1)[0], *geometry.shape,
+                                                           pot.f[0], pot.g[0], a[0], b[0], pot.epsilon)
+        else:
+            cost = geometry.dense.detach()
+            plan = sinkhorn_ops.log_plan(pot, cost, a, b).exp()
+            lower, upper = sinkhorn_bounds.bounds(plan[0], pot.f[0], cost[0], a[0], b[0])
     if problem.cost is not None:
         return lower, upper
     return max(lower, 0.0) ** (1.0 / problem.p), max(upper, 0.0) ** (1.0 / problem.p)

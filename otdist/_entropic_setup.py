@@ -25,9 +25,12 @@ DEFAULT_RELATIVE_EPSILON = 0.01
 #: Default stopping tolerance on the L1 marginal error (balanced) or on the largest change of the
 #: potentials over epsilon in one iteration (unbalanced), per floating-point precision.
 DEFAULT_TOL = {"float64": 1e-8, "float32": 1e-4}
-GUARD_ALTERNATIVES = 'backend="geomloss" with pykeops installed, or method="sliced"'
-GEOMLOSS_GUARD = 'install pykeops for GeomLoss\'s online backend, or method="sliced"'
-BACKENDS = ("torch", "geomloss")
+GUARD_ALTERNATIVES = 'backend="online" (or "auto"), which never stores the cost matrix, or method="sliced"'
+GEOMLOSS_GUARD = 'install pykeops for GeomLoss\'s online backend, backend="online", or method="sliced"'
+#: "torch" is the older name of "tensorized".
+BACKENDS = ("auto", "tensorized", "online", "geomloss", "torch")
+#: Backends that rebuild the cost from the points instead of storing it.
+POINT_BACKENDS = ("online", "keops", "multiscale", "geomloss")
 ON_UNCONVERGED = ("raise", "warn")
 
 
@@ -128,6 +131,8 @@ class Options:
     on_unconverged: str
     reach: float | None = None
     progress: bool = False
+    metric: Any = "euclidean"
+    minkowski_p: float | None = None
 
     @property
     def penalty(self) -> float | None:
@@ -136,7 +141,7 @@ class Options:
 
 
 def options(inputs: Inputs, p, epsilon, relative, metric, scaling, tol, max_iter, max_size, backend,
-            on_unconverged, reach=None, progress=False) -> Options:
+            on_unconverged, reach=None, progress=False, minkowski_p=None) -> Options:
     """Every option checked before any cost is computed; ``tol`` defaults to that of the solver's precision."""
     from .solvers import sinkhorn_geomloss as gl
 
@@ -153,6 +158,7 @@ def options(inputs: Inputs, p, epsilon, relative, metric, scaling, tol, max_iter
     max_iter = V.check_positive(max_iter, "max_iter", integer=True)
     max_size = V.check_positive(max_size, "max_size", integer=True)
     backend = V.check_choice(backend, BACKENDS, "backend")
+    backend = "tensorized" if backend == "torch" else backend
     on_unconverged = V.check_choice(on_unconverged, ON_UNCONVERGED, "on_unconverged")
     if reach is not None:
         reach = V.check_positive(reach, "reach")
@@ -161,36 +167,55 @@ def options(inputs: Inputs, p, epsilon, relative, metric, scaling, tol, max_iter
             raise InputError(
                 f"p only applies to point clouds (the cost d(x, y) ** p); got p={p:g} with a cost matrix, whose "
                 "value is the transport cost <P, C> itself. Pass cost=C ** p and leave p at 1, or pass the points.")
-        if backend != "torch":
+        if backend in POINT_BACKENDS:
             raise InputError(f'backend={backend!r} needs the points (it rebuilds the cost from them); got a cost '
-                             'matrix. Use backend="torch" with cost=..., or pass the points.')
+                             'matrix. Use backend="tensorized" with cost=..., or pass the points.')
+    if backend in POINT_BACKENDS and reach is not None:
+        raise InputError(f'backend={backend!r} solves balanced problems only; got reach={reach:g}. '
+                         'Use backend="tensorized" for unbalanced transport, or omit reach.')
     if backend == "geomloss":
-        if reach is not None:
-            raise InputError(f'backend="geomloss" solves balanced problems only here; got reach={reach:g}. '
-                             'Use backend="torch" for unbalanced transport, or omit reach.')
         gl.check_supported(p, metric, scaling)
+    if backend == "keops":
+        from .solvers import keops
+
+        keops.check_supported(p, metric, minkowski_p)
+    if backend == "multiscale":
+        from .solvers import multiscale
+
+        multiscale.check_supported(inputs.x, inputs.y, p, metric)
     return Options(p, epsilon, bool(relative), scaling, tol, max_iter, max_size, backend, on_unconverged, reach,
-                   progress)
+                   progress, metric, minkowski_p)
+
+
+def resolve(opts: Options, inputs: Inputs, n: int, m: int) -> str:
+    """The backend that solves one n x m problem: ``"auto"`` is ``"tensorized"`` while the batch of cost
+    matrices holds at most ``max_size`` entries (and always for a given cost or with ``reach``), else ``"online"``."""
+    if opts.backend != "auto":
+        return opts.backend
+    if inputs.cost is not None or opts.reach is not None or inputs.batch * n * m <= opts.max_size:
+        return "tensorized"
+    return "online"
 
 
 def guard(opts: Options, inputs: Inputs, shapes, method: str) -> None:
     """The memory guard, on every n x m problem about to be solved, before any of them is built."""
     from .solvers import sinkhorn_geomloss as gl
 
-    if opts.backend == "geomloss" and gl.keops_available():
-        return
     alternatives = GEOMLOSS_GUARD if opts.backend == "geomloss" else GUARD_ALTERNATIVES
     for n, m in shapes:
-        V.check_size(inputs.batch * n, m, opts.max_size, method, alternatives)
+        backend = resolve(opts, inputs, n, m)
+        if backend == "tensorized" or (backend == "geomloss" and not gl.keops_available()):
+            V.check_size(inputs.batch * n, m, opts.max_size, method, alternatives)
 
 
 def geometry(inputs: Inputs, opts: Options, metric, minkowski_p):
-    """The dense cost (torch backend; the given one, if any), or its rows rebuilt on demand (geomloss)."""
+    """The dense cost (tensorized backend; the given one, if any), or its rows rebuilt on demand (the others)."""
     from .solvers.online import Geometry
 
     if inputs.cost is not None:
         return Geometry(inputs, None, inputs.cost)
-    cost = None if opts.backend == "geomloss" else ground_cost(inputs.x, inputs.y, opts.p, metric, minkowski_p=minkowski_p)
+    dense = resolve(opts, inputs, inputs.a.shape[1], inputs.b.shape[1]) == "tensorized"
+    cost = ground_cost(inputs.x, inputs.y, opts.p, metric, minkowski_p=minkowski_p) if dense else None
     return Geometry(inputs, partial(ground_cost, p=opts.p, metric=metric, minkowski_p=minkowski_p), cost)
 
 
@@ -215,8 +240,11 @@ def potentials(geometry, opts: Options, eps: float, symmetric: bool = False):
                                eps_start=max(geometry.spread(), eps), tol=opts.tol, max_iter=opts.max_iter,
                                progress=opts.progress)
         what = "largest change of the potentials over epsilon"
-    elif opts.backend == "torch":
+    elif geometry.dense is not None:
         pot = _balanced(core, geometry, opts, eps, symmetric)
+        what = "L1 marginal error"
+    elif opts.backend != "geomloss":
+        pot = _online(geometry, opts, eps, symmetric)
         what = "L1 marginal error"
     else:
         with torch.no_grad():
@@ -227,6 +255,36 @@ def potentials(geometry, opts: Options, eps: float, symmetric: bool = False):
         unconverged(opts, f"Sinkhorn stopped after {pot.n_iter} iterations (max_iter={opts.max_iter}) with {what} "
                     f"{float(pot.marginal_error.max()):.3g}", f"epsilon={eps:.3g}")
     return pot
+
+
+def softmin(geometry, opts: Options):
+    """The c-transforms of a problem whose cost is not stored: KeOps (``backend="keops"``) or row blocks."""
+    import torch
+
+    from .solvers import online
+
+    inputs, (n, m) = geometry.inputs, geometry.shape
+    if resolve(opts, inputs, n, m) == "keops":
+        from .solvers import keops
+
+        return keops.KeOpsSoftmin(inputs.x, inputs.y, opts.p, opts.metric, opts.minkowski_p)
+    lower = None
+    if inputs.x.dtype == torch.float64:
+        def lower():
+            x, y = inputs.x.detach().float(), inputs.y.detach().float()
+            return online.BlockSoftmin(lambda i0, i1: geometry.cost_of(x[:, i0:i1], y), n, m, torch.float32)
+
+    return online.BlockSoftmin(lambda i0, i1: geometry.rows(i0, i1).detach(), n, m, inputs.x.dtype, lower)
+
+
+def _online(geometry, opts: Options, eps: float, symmetric: bool):
+    """Log-domain Sinkhorn on c-transforms evaluated without the n x m cost (:mod:`otdist.solvers.log_sinkhorn`)."""
+    from .solvers import log_sinkhorn
+
+    inputs = geometry.inputs
+    return log_sinkhorn.solve(softmin(geometry, opts), inputs.a, inputs.b, eps, scaling=opts.scaling,
+                              eps_start=max(geometry.spread(), eps), tol=opts.tol, max_iter=opts.max_iter,
+                              symmetric=symmetric, progress=opts.progress)
 
 
 def _balanced(core, geometry, opts: Options, eps: float, symmetric: bool):

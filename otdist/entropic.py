@@ -121,7 +121,7 @@ def sinkhorn(
     tol: float | None = None,
     max_iter: int = DEFAULT_MAX_ITER,
     max_size: int = DEFAULT_MAX_SIZE,
-    backend: str = "torch",
+    backend: str = "auto",
     on_unconverged: str = "raise",
     cost=None,
     reach: float | None = None,
@@ -163,12 +163,19 @@ def sinkhorn(
     max_iter
         Iteration cap.
     max_size
-        Memory guard on B * n * m, checked before anything of that size is allocated.
+        The most cost entries (B * n * m) the tensorized backend may hold: ``"auto"`` goes online
+        above it, ``"tensorized"`` refuses (checked before anything of that size is allocated).
     backend
-        ``"torch"`` (default): otdist's solver, to ``tol``, on a dense cost matrix.
+        ``"auto"`` (default): ``"tensorized"`` while the cost matrix holds at most ``max_size``
+        entries (always for a given ``cost`` or with ``reach``), ``"online"`` above.
+        ``"tensorized"`` (``"torch"`` is its older name): otdist's solver on the dense cost matrix.
+        ``"online"``: log-domain Sinkhorn whose c-transforms rebuild the cost block of rows by block
+        of rows from the points (memory O((n + m) d) plus one block), to the same ``tol``.
+        ``"keops"``: the same on KeOps reductions (``pip install otdist[keops]``).
+        ``"multiscale"``: coarse-to-fine epsilon-scaling with kernel truncation, for d <= 3
+        (:mod:`otdist.solvers.multiscale`).
         ``"geomloss"``: GeomLoss's epsilon-scaling (euclidean, p = 1 or 2) as a warm start, then
-        log-domain iterations to ``tol`` on blocks of rows of the cost; with pykeops installed the
-        cost matrix is never stored, for problems beyond ``max_size``.
+        log-domain iterations to ``tol`` on blocks of rows of the cost.
     on_unconverged
         ``"raise"`` (default): :class:`otdist.ConvergenceError` when ``tol`` is not reached within
         ``max_iter``. ``"warn"``: return the unconverged result with a :class:`otdist.ConvergenceWarning`
@@ -176,11 +183,11 @@ def sinkhorn(
     cost
         A given cost matrix ``(n, m)`` or ``(B, n, m)``, any real entries (e.g. histograms on a shared
         support, as POT's ``ot.sinkhorn(a, b, C, eps)``), instead of points: ``x = y = None``, ``p = 1``,
-        backend ``"torch"``; ``value`` is ``<P_eps, C>``. A relative epsilon is a fraction of ``max C - min C``.
+        backend ``"tensorized"``; ``value`` is ``<P_eps, C>``. A relative epsilon is a fraction of ``max C - min C``.
     reach
         Unbalanced transport: each marginal constraint becomes the penalty ``reach ** p * KL``
         (generalized KL) and ``value`` the whole objective; see the module documentation. Backend
-        ``"torch"`` only. ``None`` (default): balanced.
+        ``"tensorized"`` only. ``None`` (default): balanced.
     progress
         Show a progress bar (tqdm) over the iterations once a solve has run a second.
 
@@ -212,7 +219,7 @@ def sinkhorn(
 
     inputs = S.inputs(x, y, a, b, cost, masses=reach is not None)
     opts = S.options(inputs, p, epsilon, relative, metric, scaling, tol, max_iter, max_size, backend, on_unconverged,
-                     reach, progress)
+                     reach, progress, minkowski_p)
     S.guard(opts, inputs, [(inputs.a.shape[1], inputs.b.shape[1])], "sinkhorn")
     geometry = S.geometry(inputs, opts, metric, minkowski_p)
     pot = S.potentials(geometry, opts, S.absolute_epsilon(opts, geometry))
@@ -254,7 +261,7 @@ def sinkhorn_divergence(
     tol: float | None = None,
     max_iter: int = DEFAULT_MAX_ITER,
     max_size: int = DEFAULT_MAX_SIZE,
-    backend: str = "torch",
+    backend: str = "auto",
     on_unconverged: str = "raise",
     reach: float | None = None,
     progress: bool = False,
@@ -299,7 +306,7 @@ def sinkhorn_divergence(
     if tol is None:
         tol = DIVERGENCE_TOL[inputs.dtype_name]
     opts = S.options(inputs, p, epsilon, relative, metric, scaling, tol, max_iter, max_size, backend, on_unconverged,
-                     reach, progress)
+                     reach, progress, minkowski_p)
     n, m = inputs.a.shape[1], inputs.b.shape[1]
     S.guard(opts, inputs, [(n, m), (n, n), (m, m)], "sinkhorn_divergence")
     geometry = S.geometry(inputs, opts, metric, minkowski_p)

@@ -1,7 +1,7 @@
 r"""The geometry of an entropic problem, and its quantities evaluated block of rows by block of rows.
 
-:class:`Geometry` holds the cost of a batched problem: a dense matrix (``backend="torch"``) or the
-points from which blocks of rows are rebuilt on demand (``backend="geomloss"``).
+:class:`Geometry` holds the cost of a batched problem: a dense matrix (``backend="tensorized"``) or the
+points from which blocks of rows are rebuilt on demand (the other backends).
 
 Given dual potentials (f, g) of an entropic problem, the quantities the API reports -- the
 c-transform ``T_b(g)`` (hence OT_eps through the semi-dual), the plan's transport cost
@@ -171,6 +171,33 @@ def refine(cost_rows: CostRows, n: int, m: int, log_a, log_b, g, eps: float, tol
         if bool((error <= tol).all()) or it == max_iter:
             return f, g, it, error
         g = g_next
+
+
+class BlockSoftmin:
+    """The c-transforms of a batched problem, row block by row block (:mod:`otdist.solvers.log_sinkhorn`).
+
+    ``cost_rows(i0, i1)`` rebuilds rows i0:i1 of C; ``lower`` (optional) builds the same softmin on
+    float32 copies of the points, for the first iterations of a float64 problem.
+    """
+
+    def __init__(self, cost_rows: CostRows, n: int, m: int, dtype, lower: Callable | None = None):
+        self.cost_rows, self.shape, self.dtype, self._lower = cost_rows, (n, m), dtype, lower
+
+    def rows(self, g, log_b, eps: float):
+        shift = (g / eps + log_b)[:, None, :]
+        out = [torch.logsumexp(torch.sub(shift, self.cost_rows(i0, i1), alpha=1.0 / eps), dim=2)
+               for i0, i1 in row_blocks(*self.shape)]
+        return -eps * torch.cat(out, dim=1)
+
+    def columns(self, f, log_a, eps: float):
+        shift, acc = (f / eps + log_a)[:, :, None], None
+        for i0, i1 in row_blocks(*self.shape):
+            block = torch.logsumexp(torch.sub(shift[:, i0:i1], self.cost_rows(i0, i1), alpha=1.0 / eps), dim=1)
+            acc = block if acc is None else torch.logaddexp(acc, block)
+        return -eps * acc
+
+    def lowered(self) -> "BlockSoftmin | None":
+        return None if self._lower is None else self._lower()
 
 
 def plan_statistics(cost_rows: CostRows, n: int, m: int, log_a, log_b, f, g, eps: float, differentiable: bool):

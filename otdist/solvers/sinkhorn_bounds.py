@@ -54,3 +54,54 @@ def bounds(plan, f, cost, a, b) -> tuple[float, float]:
     n, m = cost.shape
     margin = ROUNDING_ULPS * (n + m) * torch.finfo(torch.float64).eps * float(cost.abs().max())
     return lower - margin, upper + margin
+
+
+def streamed_bounds(cost_rows, n: int, m: int, f, g, a, b, eps: float) -> tuple[float, float]:
+    """:func:`bounds` for the plan P_ij = a_i b_j exp((f_i + g_j - C_ij) / eps) of a cost that is not stored.
+
+    ``cost_rows(i0, i1)`` rebuilds rows i0:i1 of C (shape (i1 - i0, m)); f (n,), g (m,), a (n,), b (m,).
+    The rounding and the c-transforms are the same as :func:`bounds`, in four passes over blocks of
+    rows: row scaling and column sums, the rounded plan's cost and marginals, then the c-transform
+    g' = min_i C_ij - f_i, and f' = min_j C_ij - g'_j with the rank-one term of the rounding.
+    """
+    import torch
+
+    from .online import row_blocks
+    from .sinkhorn_ops import safe_log
+
+    f, g, a, b = (t.detach().to(torch.float64) for t in (f, g, a, b))
+    log_a, log_b, blocks = safe_log(a), safe_log(b), row_blocks(n, m)
+
+    def block(i0, i1):
+        cost = cost_rows(i0, i1).detach().to(torch.float64)
+        plan = ((f[i0:i1, None] + g[None, :] - cost) / eps + log_a[i0:i1, None] + log_b[None, :]).exp()
+        return cost, plan
+
+    tiny = torch.finfo(torch.float64).tiny
+    row_scale, columns = torch.ones_like(a), torch.zeros_like(b)
+    for i0, i1 in blocks:
+        _, plan = block(i0, i1)
+        rows = plan.sum(dim=1)
+        row_scale[i0:i1] = torch.where(rows > a[i0:i1], a[i0:i1] / rows.clamp_min(tiny), 1.0)
+        columns += (row_scale[i0:i1, None] * plan).sum(dim=0)
+    column_scale = torch.where(columns > b, b / columns.clamp_min(tiny), 1.0)
+    upper, rows, columns, scale = 0.0, torch.zeros_like(a), torch.zeros_like(b), 0.0
+    g_dual = torch.full_like(b, torch.inf)
+    f_finite = torch.where(torch.isfinite(f), f, 0.0)
+    for i0, i1 in blocks:
+        cost, plan = block(i0, i1)
+        plan = plan * row_scale[i0:i1, None] * column_scale[None, :]
+        upper += float((plan * cost).sum())
+        rows[i0:i1] = plan.sum(dim=1)
+        columns += plan.sum(dim=0)
+        g_dual = torch.minimum(g_dual, (cost - f_finite[i0:i1, None]).amin(dim=0))
+        scale = max(scale, float(cost.abs().max()))
+    row_deficit, column_deficit = (a - rows).clamp_min(0), (b - columns).clamp_min(0)
+    missing, lower = float(row_deficit.sum()), float((b * g_dual).sum())
+    for i0, i1 in blocks:
+        cost = cost_rows(i0, i1).detach().to(torch.float64)
+        if missing > 0:
+            upper += float(row_deficit[i0:i1] @ (cost @ column_deficit)) / missing
+        lower += float((a[i0:i1] * (cost - g_dual[None, :]).amin(dim=1)).sum())
+    margin = ROUNDING_ULPS * (n + m) * torch.finfo(torch.float64).eps * scale
+    return lower - margin, upper + margin

@@ -32,11 +32,11 @@ def keops_available() -> bool:
 def check_supported(p: float, metric, scaling: float) -> None:
     if importlib.util.find_spec("geomloss") is None:
         raise InputError('backend="geomloss" needs the geomloss package; it is not installed. '
-                         'Install it (pip install geomloss) or use backend="torch".')
+                         'Install it (pip install geomloss) or use backend="tensorized".')
     if metric != "euclidean" or p not in SUPPORTED_P:
         raise InputError(
             f'backend="geomloss" supports the euclidean metric with p = 1 or 2 (GeomLoss\'s built-in costs); '
-            f"got metric={metric!r}, p={p}. Use backend=\"torch\" for other costs."
+            f"got metric={metric!r}, p={p}. Use backend=\"online\" for other costs."
         )
     if not 0 < scaling < 1:
         raise InputError(
@@ -72,7 +72,7 @@ def solve(x, y, a, b, eps: float, p: float, scaling: float):
         except Exception as exc:  # GeomLoss and KeOps raise many types (compilation, CUDA, shapes)
             raise SolverError(
                 f'backend="geomloss" needs GeomLoss (its {backend!r} backend) to compute the potentials; it failed with '
-                f'{type(exc).__name__}: {exc}. Use backend="torch", or check the GeomLoss/KeOps installation.'
+                f'{type(exc).__name__}: {exc}. Use backend="online", or check the GeomLoss/KeOps installation.'
             ) from exc
     factor = 1.0 if p == 1 else 2.0
     g = factor * g.reshape(b.shape)
