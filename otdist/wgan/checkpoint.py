@@ -123,17 +123,34 @@ def _positive_ints(value: Any, what: str, path) -> tuple[int, ...]:
     return values
 
 
+def _generator_architecture(state: dict[str, Any], legacy, path) -> tuple[int, int, float]:
+    """(hidden width, depth, output scale) of the checkpoint's generator; ``legacy`` for checkpoints without them."""
+    spec = state.get("architecture")
+    if spec is None:
+        return legacy.generator_hidden, legacy.generator_depth, 1.0
+    try:
+        hidden, depth = _positive_ints([spec["generator_hidden"], spec["generator_depth"]], "the generator's widths", path)
+        scale = float(spec["scale"])
+    except (KeyError, TypeError, ValueError):
+        raise InputError(f"{path}: the architecture entry must hold generator_hidden, generator_depth and scale; "
+                         f"got {spec!r}. Use a checkpoint written by otdist.") from None
+    if not (np.isfinite(scale) and scale > 0):
+        raise InputError(f"{path}: the generator's output scale must be a positive number; got {scale!r}. "
+                         "Use a checkpoint written by otdist.")
+    return hidden, depth, scale
+
+
 def load_generator(path) -> Callable[..., np.ndarray]:
     """A callable ``sample(n, seed=0) -> array`` from a checkpoint (samples shaped like the data)."""
-    from .models import IMAGES, POINTS, Generator
+    from .models import IMAGES, LEGACY_POINTS, Generator
 
     state = load(path)
     shape = _positive_ints(state["shape"], "shape", path)
     (latent_dim,) = _positive_ints(state["latent_dim"], "latent_dim", path)
     image = len(shape) > 1
-    arch = IMAGES if image else POINTS
+    hidden, depth, scale = _generator_architecture(state, IMAGES if image else LEGACY_POINTS, path)
     with torch.random.fork_rng(devices=[]):  # initialisation draws from the global generator
-        generator = Generator(latent_dim, int(np.prod(shape)), arch.generator_hidden, arch.generator_depth, image)
+        generator = Generator(latent_dim, int(np.prod(shape)), hidden, depth, image, scale)
     load_weights(generator, state["generator"], "generator", path)
     generator.eval()
 

@@ -42,25 +42,19 @@ from ..exceptions import InputError
 from . import checkpoint as C
 from . import metrics as M
 from .data import DATASETS, Dataset, load, sampler
-from .models import IMAGES, POINTS, Generator, build
+from .models import Generator, build
+from .recipes import GP_RECIPES, recipe
 from .runtime import InterruptFlag, PrivateRNG, evaluating
 
-#: Default generator steps per dataset (8 Gaussians: about 3 CPU minutes with the gp critic).
-DEFAULT_STEPS = {"8gaussians": 12000, "25gaussians": 12000, "swissroll": 8000, "digits": 6000, "flags": 2000}
+#: Default generator steps per dataset with the gp critic (see :mod:`otdist.wgan.recipes`).
+DEFAULT_STEPS = {name: spec.steps for name, spec in GP_RECIPES.items()}
 #: Samples used at each evaluation and for the final metrics (generated, and held-out real).
 EVAL_SAMPLES = 2000
 #: Offsets of the noise seeds of the final samples and of the W1 ratio's draws (apart from training's).
 FINAL_NOISE_SEED, RATIO_NOISE_SEED = 20_000, 30_000
+#: Evaluations at the end of a run over which ``final_distance_spread`` measures oscillation.
+SPREAD_EVALUATIONS = 5
 LOG_FIELDS = ("step", "critic_loss", "generator_loss", "critic_estimate", "eval_critic_estimate", "eval_distance", "seconds")
-
-
-def optimiser_defaults(lipschitz: str) -> tuple[str, float, tuple[float, float]]:
-    """(optimiser, learning rate, betas): the WGAN papers' choices per critic."""
-    if lipschitz == "clip":
-        return "rmsprop", 5e-5, (0.0, 0.0)
-    if lipschitz == "gp":
-        return "adam", 1e-4, (0.0, 0.9)
-    return "adam", 1e-4, (0.5, 0.9)
 
 
 @dataclass
@@ -74,7 +68,7 @@ class Config:
     batch_size: int = 256
     lr: float | None = None
     clip_value: float = DEFAULT_CLIP
-    gp_weight: float = 10.0
+    gp_weight: float | None = None
     seed: int = 0
     device: str = "auto"
     out: str = "wgan-run"
@@ -87,19 +81,21 @@ class Config:
     def validated(self) -> Config:
         V.check_choice(self.data, DATASETS, "data")
         V.check_choice(self.lipschitz, CRITICS, "lipschitz")
-        steps = DEFAULT_STEPS[self.data] if self.steps is None else V.check_positive(self.steps, "steps", integer=True)
+        defaults = recipe(self.data, self.lipschitz)
+        steps = defaults.steps if self.steps is None else V.check_positive(self.steps, "steps", integer=True)
         eval_every = max(1, steps // 20) if self.eval_every is None else V.check_positive(self.eval_every, "eval_every", integer=True)
         checkpoint_every = (max(1, steps // 5) if self.checkpoint_every is None
                             else V.check_positive(self.checkpoint_every, "checkpoint_every", integer=True))
         for name in ("n_critic", "batch_size", "eval_samples"):
             V.check_positive(getattr(self, name), name, integer=True)
-        if self.lr is not None:
-            V.check_positive(self.lr, "lr")
+        lr = defaults.lr if self.lr is None else V.check_positive(self.lr, "lr")
         V.check_positive(self.clip_value, "clip_value")
-        V.check_positive(self.gp_weight, "gp_weight", allow_zero=True)
+        gp_weight = defaults.gp_weight if self.gp_weight is None else V.check_positive(self.gp_weight, "gp_weight",
+                                                                                       allow_zero=True)
         V.check_seed(self.seed)
         V.check_device(self.device)
-        return dataclasses.replace(self, steps=int(steps), eval_every=int(eval_every), checkpoint_every=int(checkpoint_every))
+        return dataclasses.replace(self, steps=int(steps), eval_every=int(eval_every), checkpoint_every=int(checkpoint_every),
+                                   lr=float(lr), gp_weight=float(gp_weight))
 
 
 @dataclass
@@ -131,12 +127,11 @@ class TrainingInterrupted(KeyboardInterrupt):
 
 
 def _optimisers(config: Config, generator, critic):
-    kind, lr, betas = optimiser_defaults(config.lipschitz)
-    lr = config.lr or lr
-    if kind == "rmsprop":
+    defaults, lr = recipe(config.data, config.lipschitz), config.lr
+    if defaults.optimiser == "rmsprop":
         return torch.optim.RMSprop(critic.parameters(), lr=lr), torch.optim.RMSprop(generator.parameters(), lr=lr)
-    return (torch.optim.Adam(critic.parameters(), lr=lr, betas=betas),
-            torch.optim.Adam(generator.parameters(), lr=lr, betas=betas))
+    return (torch.optim.Adam(critic.parameters(), lr=lr, betas=defaults.betas),
+            torch.optim.Adam(generator.parameters(), lr=lr, betas=defaults.betas))
 
 
 class _Trainer:
@@ -144,10 +139,11 @@ class _Trainer:
         self.config = config
         self.data: Dataset = load(config.data, config.seed)
         self.device = resolve_device(config.device)
-        self.arch = IMAGES if self.data.is_image else POINTS
+        defaults = recipe(config.data, config.lipschitz)
+        self.arch, self.scale = defaults.architecture, defaults.data_scale
         with torch.random.fork_rng(devices=[]):  # initialisation draws from the global generator
             torch.set_rng_state(torch.Generator().manual_seed(config.seed).get_state())
-            generator, critic = build(self.data.dim, self.data.is_image, config.lipschitz, self.arch)
+            generator, critic = build(self.data.dim, self.data.is_image, config.lipschitz, self.arch, self.scale)
             self.rng = PrivateRNG(torch.get_rng_state(), self.device, config.seed)
         self.generator, self.critic = generator.to(self.device), critic.to(self.device)
         self.g_model, self.c_model = D.wrap(self.generator), D.wrap(self.critic)
@@ -172,6 +168,7 @@ class _Trainer:
         real = self._real()
         with torch.no_grad():
             fake = self.generator(self._noise(self.per_rank, self.stream))
+        real, fake = real / self.scale, fake / self.scale
         out = self.c_model(torch.cat([real, fake]))
         estimate = out[: self.per_rank].mean() - out[self.per_rank:].mean()
         loss = -estimate
@@ -182,13 +179,13 @@ class _Trainer:
         self.c_opt.step()
         if self.config.lipschitz == "clip":
             self.critic.clip_(self.config.clip_value)
-        return float(loss.detach()), float(estimate.detach())
+        return float(loss.detach()), float(estimate.detach()) * self.scale
 
     def generator_step(self) -> float:
         for p in self.critic.parameters():
             p.requires_grad_(False)
         # The critic outside DDP here: its parameters get no gradient in this step.
-        loss = -self.critic(self.g_model(self._noise(self.per_rank, self.stream))).mean()
+        loss = -self.critic(self.g_model(self._noise(self.per_rank, self.stream)) / self.scale).mean()
         self.g_opt.zero_grad(set_to_none=True)
         loss.backward()
         self.g_opt.step()
@@ -205,7 +202,8 @@ class _Trainer:
         """(critic estimate on held-out real vs fresh fakes, independent distance between them)."""
         fake = self.generate(len(self.real_test), seed=10_000 + self.config.seed)
         with evaluating(self.critic):
-            estimate = float(self.critic(self.real_test).mean() - self.critic(fake).mean())
+            estimate = self.scale * float(self.critic(self.real_test / self.scale).mean()
+                                          - self.critic(fake / self.scale).mean())
         fake, real = fake.cpu().numpy(), self.real_test.cpu().numpy()
         distance = M.sliced_w1(fake, real) if self.data.is_image else M.exact_w1(fake[:M.DISTANCE_SAMPLES], real[:M.DISTANCE_SAMPLES])
         return estimate, distance
@@ -235,6 +233,8 @@ class _Trainer:
             "seconds": self.start_seconds,
             "shape": list(self.data.shape),
             "latent_dim": self.arch.latent_dim,
+            "architecture": {"generator_hidden": self.arch.generator_hidden,
+                             "generator_depth": self.arch.generator_depth, "scale": self.scale},
         }
 
     def load_state(self, state: dict[str, Any], path: Path) -> None:
@@ -272,6 +272,18 @@ def _spearman(log: list[dict[str, float]]) -> float | None:
         return None
     rho = spearmanr([r["eval_critic_estimate"] for r in rows], [r["eval_distance"] for r in rows]).statistic
     return None if not math.isfinite(rho) else float(rho)
+
+
+def final_spread(log: list[dict[str, float]], evaluations: int = SPREAD_EVALUATIONS) -> float | None:
+    """(max - min) / median of the held-out distance over the last ``evaluations`` evaluations.
+
+    The evaluations compare fresh samples of fixed noise with a fixed held-out set, so the spread is
+    the generator's own movement: large when training oscillates instead of converging.
+    """
+    distances = [r["eval_distance"] for r in log if r["step"] > 0][-evaluations:]
+    if len(distances) < evaluations:
+        return None
+    return float((max(distances) - min(distances)) / np.median(distances))
 
 
 def train(config: Config) -> Run:
@@ -336,6 +348,7 @@ def train(config: Config) -> Run:
             run.metrics.update(M.w1_ratio(draw, sampler(config.data), config.eval_samples, config.seed))
         run.metrics.update({"steps": trainer.step, "seconds": time.perf_counter() - clock,
                             "spearman_critic_vs_distance": _spearman(trainer.log),
+                            "final_distance_spread": final_spread(trainer.log),
                             "distance": "sliced W1" if trainer.data.is_image else "exact W1"})
         if trainer.log and trainer.log[0]["step"] == 0:
             run.metrics["initial_distance"] = trainer.log[0]["eval_distance"]

@@ -1,0 +1,61 @@
+"""Default training settings per dataset: networks, data rescaling, penalty weight, optimiser, steps.
+
+The 2-D settings start from the WGAN-GP toy code (Gulrajani et al., 2017: three hidden ReLU layers,
+a 2-D latent, lambda = 0.1, Adam with beta = (0.5, 0.9), 5 critic steps, data divided by 1.414 for
+8 Gaussians, 2.828 for 25 Gaussians and 7.5 for the Swiss roll) and are narrowed and shortened so
+that a default CPU run fits its time budget; benchmarks/RESULTS.md records the measurements behind
+each choice. The networks train in the rescaled space (data / ``data_scale``); the generator returns
+samples in the data's own units and the critic's logged estimate is converted back to them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .models import IMAGES, Architecture
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything a default run of one dataset and critic uses besides the ``Config`` fields."""
+
+    steps: int
+    architecture: Architecture
+    data_scale: float = 1.0
+    gp_weight: float = 10.0
+    optimiser: str = "adam"
+    lr: float = 1e-4
+    betas: tuple[float, float] = (0.5, 0.9)
+
+
+def _points(hidden: int, depth: int = 4) -> Architecture:
+    return Architecture(latent_dim=2, generator_hidden=hidden, generator_depth=depth, critic_hidden=hidden,
+                        critic_depth=depth)
+
+
+#: Optimisers of the critics other than gp, as in their papers: (optimiser, learning rate, betas).
+CLIP_OPTIMISER = ("rmsprop", 5e-5, (0.0, 0.0))
+LIPSCHITZ_OPTIMISER = ("adam", 1e-4, (0.5, 0.9))
+#: Settings of the gradient-penalty critic per dataset.
+GP_RECIPES = {
+    "8gaussians": Recipe(steps=12000, architecture=_points(64), data_scale=1.414, gp_weight=0.1, lr=1e-4),
+    "25gaussians": Recipe(steps=12000, architecture=_points(64), data_scale=2.828, gp_weight=0.1, lr=1e-4),
+    "swissroll": Recipe(steps=8000, architecture=_points(64), data_scale=1.0, gp_weight=0.1, lr=1e-4),
+    "digits": Recipe(steps=6000, architecture=IMAGES, gp_weight=10.0, betas=(0.0, 0.9)),
+    "flags": Recipe(steps=2000, architecture=IMAGES, gp_weight=10.0, betas=(0.0, 0.9)),
+}
+#: Networks and steps of the other critics on 2-D data (their own optimisers; data rescaled as for gp).
+OTHER_CRITIC_POINTS = _points(64)
+OTHER_CRITIC_STEPS = 12000
+
+
+def recipe(data: str, lipschitz: str) -> Recipe:
+    """The default settings for training on ``data`` with the ``lipschitz`` critic."""
+    base = GP_RECIPES[data]
+    if lipschitz == "gp":
+        return base
+    optimiser, lr, betas = CLIP_OPTIMISER if lipschitz == "clip" else LIPSCHITZ_OPTIMISER
+    architecture = base.architecture if base.architecture is IMAGES else OTHER_CRITIC_POINTS
+    steps = base.steps if base.architecture is IMAGES else OTHER_CRITIC_STEPS
+    return Recipe(steps=steps, architecture=architecture, data_scale=base.data_scale, gp_weight=base.gp_weight,
+                  optimiser=optimiser, lr=lr, betas=betas)
