@@ -278,13 +278,44 @@ def softmin(geometry, opts: Options):
 
 
 def _online(geometry, opts: Options, eps: float, symmetric: bool):
-    """Log-domain Sinkhorn on c-transforms evaluated without the n x m cost (:mod:`otdist.solvers.log_sinkhorn`)."""
+    """Log-domain Sinkhorn on c-transforms evaluated without the n x m cost (:mod:`otdist.solvers.log_sinkhorn`).
+
+    A measure against a permuted copy of itself (a named, hence symmetric, ground metric) is solved as
+    OT_eps(a, a) by the symmetric iteration, its g put in the copy's order: there the plan nears a
+    permutation and the alternating iteration crawls.
+    """
     from .solvers import log_sinkhorn
 
     inputs = geometry.inputs
-    return log_sinkhorn.solve(softmin(geometry, opts), inputs.a, inputs.b, eps, scaling=opts.scaling,
-                              eps_start=max(geometry.spread(), eps), tol=opts.tol, max_iter=opts.max_iter,
-                              symmetric=symmetric, progress=opts.progress)
+    perm = None if symmetric or not isinstance(opts.metric, str) else _copy_permutation(inputs)
+    if perm is not None:
+        geometry = type(geometry)(inputs.self_problem(True), geometry.cost_of)
+    pot = log_sinkhorn.solve(softmin(geometry, opts), geometry.inputs.a, geometry.inputs.b, eps,
+                             scaling=opts.scaling, eps_start=max(geometry.spread(), eps), tol=opts.tol,
+                             max_iter=opts.max_iter, symmetric=symmetric or perm is not None, progress=opts.progress)
+    return pot if perm is None else replace(pot, g=pot.g.gather(1, perm))
+
+
+def _copy_permutation(inputs: Inputs):
+    """perm (B, m) with y[:, j] = x[:, perm[:, j]] and b[:, j] = a[:, perm[:, j]] exactly, or None if y is not a
+    permuted copy of x (rows matched by a lexicographic sort, O(n log n d))."""
+    import torch
+
+    if inputs.x.shape != inputs.y.shape:
+        return None
+    from .solvers.sinkhorn_ops import same_weights
+
+    x, y = (t.detach().cpu().numpy() for t in (inputs.x, inputs.y))
+    perms = []
+    for k in range(x.shape[0]):
+        order_x, order_y = np.lexsort(x[k].T[::-1]), np.lexsort(y[k].T[::-1])
+        if not np.array_equal(x[k][order_x], y[k][order_y]):
+            return None
+        perm = np.empty_like(order_y)
+        perm[order_y] = order_x
+        perms.append(perm)
+    perm = torch.as_tensor(np.stack(perms), device=inputs.b.device)
+    return perm if same_weights(inputs.a.gather(1, perm), inputs.b) else None
 
 
 def _balanced(core, geometry, opts: Options, eps: float, symmetric: bool):

@@ -32,7 +32,7 @@ SINKHORN = "sinkhorn"
 #: Options that would give every pair the same weights: pairwise takes uniformly weighted samples.
 WEIGHT_OPTIONS = ("u_weights", "v_weights", "a", "b")
 #: What the memory guard suggests for Sinkhorn problems too large to store.
-GUARD_ALTERNATIVES = 'subsample the datasets, pass backend="geomloss" with pykeops installed, or metric="sliced"'
+GUARD_ALTERNATIVES = 'subsample the datasets, leave backend at "auto" (it goes online above max_size), or metric="sliced"'
 
 
 @dataclass(frozen=True)
@@ -169,7 +169,7 @@ def _preflight(inputs: _Inputs, spec: registry.MetricSpec, jobs: list[Job], opti
         if shapes in seen:
             continue
         seen.add(shapes)
-        if spec.name == SINKHORN:
+        if spec.name == SINKHORN and options.get("backend") in ("tensorized", "torch"):
             from .cost import DEFAULT_MAX_SIZE
 
             V.check_size(*shapes, options.get("max_size", DEFAULT_MAX_SIZE), "pairwise sinkhorn", GUARD_ALTERNATIVES)

@@ -222,6 +222,17 @@ def test_bad_others_and_metrics_are_refused():
         pairwise(data, ground_metric=lambda x, y: cdist(x, y))
 
 
+def test_pairs_above_max_size_go_online_unless_the_tensorized_backend_is_asked_for():
+    """The default backend solves a pair whose cost exceeds max_size online; "tensorized" refuses it up front."""
+    data = clouds(11, k=2)
+    options = dict(metric="sinkhorn", epsilon=0.1, p=2)
+    small = pairwise(data, max_size=100, **options)  # at least 15 x 15 = 225 entries per pair
+    reference = pairwise(data, **options)
+    np.testing.assert_allclose(small.matrix, reference.matrix, rtol=0, atol=1e-9)
+    with pytest.raises(otdist.MemoryGuardError, match='leave backend at "auto"'):
+        pairwise(data, max_size=100, backend="tensorized", **options)
+
+
 def test_cli_writes_matrix_csv_figure_and_timings(tmp_path, capsys):
     data = clouds(9, k=3)
     paths = []

@@ -12,6 +12,9 @@ import math
 #: A problem whose cost is symmetric (up to a column permutation) within this share of tol * epsilon
 #: is solved by the symmetric iteration (see :func:`symmetric_permutation`).
 SYMMETRY_SHARE = 0.01
+#: Weights equal within this many ulps of the largest weight are the same measure's: normalising a
+#: permuted copy sums in another order and can move each weight by an ulp or two.
+WEIGHT_ULPS = 8
 #: Entries per batch element compared at once by that check (two temporaries of this size).
 ASYMMETRY_BLOCK = 2**20
 
@@ -137,7 +140,7 @@ def symmetric_permutation(cost, a, b):
         candidates.append(nearest[0])
     found, least = None, math.inf
     for pi in candidates:
-        if int(torch.bincount(pi, minlength=m).max()) != 1 or not bool((b[:, pi] == a).all()):
+        if int(torch.bincount(pi, minlength=m).max()) != 1 or not same_weights(b[:, pi], a):
             continue
         asymmetry = _asymmetry(cost, pi)
         if asymmetry < least:
@@ -145,6 +148,16 @@ def symmetric_permutation(cost, a, b):
         if least == 0.0:
             break
     return found, least
+
+
+def same_weights(u, v) -> bool:
+    """Whether the weights u and v (same shape) agree within WEIGHT_ULPS ulps of their largest entry."""
+    import torch
+
+    if u.shape != v.shape:
+        return False
+    scale = float(torch.maximum(u.abs().amax(), v.abs().amax())) if u.numel() else 0.0
+    return float((u - v).abs().amax()) <= WEIGHT_ULPS * torch.finfo(u.dtype).eps * scale if u.numel() else True
 
 
 def _asymmetry(cost, pi) -> float:

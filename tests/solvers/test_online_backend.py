@@ -132,3 +132,29 @@ def test_online_refuses_what_it_cannot_solve():
 def test_torch_is_the_older_name_of_tensorized():
     x, y, _, _ = _problem(9, 20, 20, 2)
     assert otdist.sinkhorn(x, y, backend="torch").value == otdist.sinkhorn(x, y, backend="tensorized").value
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_permuted_copy_runs_the_symmetric_iteration(seed):
+    """x against a permutation of itself: the plan nears a permutation, where alternating updates crawl
+    (thousands of iterations at tol 1e-10); solved as OT_eps(a, a) it takes as few as the tensorized solver."""
+    rng = np.random.default_rng(seed)
+    x, a = rng.normal(size=(20, 2)), rng.random(20) + 0.1
+    perm = rng.permutation(20)
+    kw = dict(p=2, epsilon=0.1, tol=1e-10)
+    dense = otdist.sinkhorn(x, x[perm], a, a[perm], backend="tensorized", **kw)
+    stream = otdist.sinkhorn(x, x[perm], a, a[perm], backend="online", **kw)
+    assert stream.n_iter <= 2 * dense.n_iter + 10
+    assert stream.entropic_cost == pytest.approx(dense.entropic_cost, abs=AGREEMENT)
+    assert stream.transport_cost == pytest.approx(dense.transport_cost, abs=1e-8)
+
+
+@pytest.mark.parametrize("backend", ["tensorized", "online"])
+def test_divergence_of_a_weighted_permuted_copy_is_zero(backend):
+    """Normalising a[perm] sums in another order: its weights differ from a's by an ulp, which once hid the
+    symmetry from the tensorized solver (ConvergenceError at the divergence's tol 1e-10)."""
+    rng = np.random.default_rng(12)
+    x, a = rng.normal(size=(20, 2)), rng.random(20) + 0.1
+    perm = rng.permutation(20)
+    value = otdist.sinkhorn_divergence(x, x[perm], a, a[perm], p=2, epsilon=0.1, backend=backend)
+    assert abs(value) <= 1e-12 * 2 * np.abs(x).max() ** 2
