@@ -185,11 +185,12 @@ def test_sigterm_saves_a_checkpoint_and_resume_continues(tmp_path):
 
 @pytest.mark.slow
 def test_eight_gaussians_with_gradient_penalty_at_the_default_budget(tmp_path):
-    run = wgan.train(wgan.Config(data="8gaussians", lipschitz="gp", out=str(tmp_path), progress=False))
+    """The 8 Gaussians target at the default settings: 8/8 modes, >= 80% within 3 sigma, W1 ratio <= 1.75."""
+    run = wgan.train(wgan.Config(data="8gaussians", lipschitz="gp", seed=1, out=str(tmp_path), progress=False))
     m = run.metrics
     assert m["modes_covered"] == 8
-    assert m["high_quality_fraction"] >= 0.6
-    assert m["exact_w1_to_real"] < 0.25 * m["initial_distance"]
+    assert m["high_quality_fraction"] >= 0.8
+    assert m["w1_ratio"] <= 1.75  # within 75% of the sampling-noise floor of W1 between two real draws
     assert m["spearman_critic_vs_distance"] > 0.8  # the critic's estimate tracks the exact W1
 
 
