@@ -48,11 +48,7 @@ WEIGHT_OPTIONS = ("u_weights", "v_weights", "x_weights", "y_weights", "a", "b")
 
 def sample_metric(metric, options: dict) -> registry.MetricSpec:
     """The registered metric ``metric``, refused unless it takes samples and unweighted points."""
-    spec = registry.metric(metric)
-    if "samples" not in spec.inputs:
-        names = ", ".join(s.name for s in registry.metrics() if "samples" in s.inputs)
-        raise InputError(f"metric {metric!r} takes {' or '.join(spec.inputs)}, and a two-sample statistic takes "
-                         f"samples; got metric={metric!r}. Pick a sample metric ({names}).")
+    spec = registry.sample_metric(metric, "a two-sample test or interval")
     weights = sorted(set(options) & set(WEIGHT_OPTIONS))
     if weights:
         raise InputError(f"a two-sample test or interval resamples the points themselves, so it takes unweighted "

@@ -19,7 +19,7 @@ DEFAULT_METRICS = ("w1", "sinkhorn", "kl_knn", "js_knn")
 
 def sample_metrics() -> tuple[str, ...]:
     """The registered metrics that take samples (every one of them can be a row of :func:`compare`)."""
-    return tuple(spec.name for spec in registry.metrics() if "samples" in spec.inputs)
+    return registry.sample_metric_names()
 
 
 def _check_names(metrics) -> tuple[str, ...]:
@@ -30,11 +30,7 @@ def _check_names(metrics) -> tuple[str, ...]:
         raise InputTypeError(f"metrics must be a metric name or a tuple of names; got {type(metrics).__name__}. "
                              f"Pick from {', '.join(choices)}.")
     for name in metrics:
-        spec = registry.metric(name)
-        if "samples" not in spec.inputs:
-            raise InputError(f"metric {name!r} takes {' or '.join(spec.inputs)}, and compare takes samples. "
-                             f"Use a sample metric ({', '.join(choices)}), or otdist.distance(p, q, metric={name!r}) "
-                             "on histograms.")
+        registry.sample_metric(name, "compare")
     if not metrics:
         raise InputError(f"metrics must name at least one metric; got an empty sequence. Pick from {', '.join(choices)}.")
     repeated = sorted({m for m in metrics if metrics.count(m) > 1})

@@ -81,15 +81,6 @@ class PairwiseResult:
         return np.array(self.matrix, dtype=dtype, copy=True)
 
 
-def _sample_metric(metric: str) -> registry.MetricSpec:
-    spec = registry.metric(metric)
-    if "samples" not in spec.inputs:
-        choices = ", ".join(s.name for s in registry.metrics() if "samples" in s.inputs)
-        raise InputError(f"metric {metric!r} takes {' or '.join(spec.inputs)}, and pairwise takes samples. "
-                         f"Use a sample metric ({choices}).")
-    return spec
-
-
 def _cost_spread_bound(data: list, p: float, ground_metric, minkowski_p) -> float:
     """``D ** p`` for D the ground distance between opposite corners of the union of the bounding boxes.
 
@@ -158,21 +149,45 @@ def _jobs(inputs: _Inputs, spec: registry.MetricSpec, key_parts: tuple) -> tuple
     return [Job(f"self-{i}", "self", i, i, digest("self", *key_parts, d[i])) for i in needed], pair_jobs
 
 
+def shared_point_pairs(data: list) -> set[tuple[int, int]]:
+    """The pairs ``(i, j)``, ``i < j``, of datasets that hold a common point, from one sort of every row.
+
+    Rows are compared by their float64 bytes, ``-0.0`` read as ``0.0``: O(N log N) for N points in all,
+    never a distance between datasets.
+    """
+    if len(data) < 2:
+        return set()
+    rows = np.ascontiguousarray(np.concatenate(data) + 0.0)
+    owner = np.repeat(np.arange(len(data)), [a.shape[0] for a in data])
+    keys = rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))).ravel()
+    _, row_id = np.unique(keys, return_inverse=True)
+    held = np.unique(np.stack([row_id.ravel(), owner], axis=1), axis=0)  # (row, dataset), each once
+    starts = np.flatnonzero(np.diff(held[:, 0], prepend=-1))
+    owners = {tuple(group) for group in np.split(held[:, 1], starts[1:]) if len(group) > 1}
+    return {(int(a), int(b)) for group in owners for k, a in enumerate(group) for b in group[k + 1:]}
+
+
 def _preflight(inputs: _Inputs, spec: registry.MetricSpec, jobs: list[Job], options: dict) -> None:
-    """Every check that needs no solve, on each distinct pair of sample sizes, before any work is scheduled."""
+    """Every check that needs no solve, before any work is scheduled.
+
+    A metric's preflight depends on the data through the two sample sizes and whether the samples
+    share a point (the k-NN estimators refuse shared points; see :attr:`otdist.registry.MetricSpec.preflight`):
+    one pair of datasets per distinct (size, size, shared) is checked.
+    """
     from .entropic import sinkhorn
 
+    shared = shared_point_pairs(inputs.data)
     seen = set()
     for job in jobs:
         x, y = inputs.data[job.i], inputs.data[job.j]
-        shapes = (x.shape[0], y.shape[0])
-        if shapes in seen:
+        key = (x.shape[0], y.shape[0], job.i == job.j or (min(job.i, job.j), max(job.i, job.j)) in shared)
+        if key in seen:
             continue
-        seen.add(shapes)
+        seen.add(key)
         if spec.name == SINKHORN and options.get("backend") in ("tensorized", "torch"):
             from .cost import DEFAULT_MAX_SIZE
 
-            V.check_size(*shapes, options.get("max_size", DEFAULT_MAX_SIZE), "pairwise sinkhorn", GUARD_ALTERNATIVES)
+            V.check_size(*key[:2], options.get("max_size", DEFAULT_MAX_SIZE), "pairwise sinkhorn", GUARD_ALTERNATIVES)
         else:
             spec.check(x, y, options)
     if spec.name == SINKHORN and jobs:
@@ -276,7 +291,7 @@ def pairwise(datasets, others=None, *, metric: str = "sinkhorn", client=None, ou
     True
     """
     start = time.perf_counter()
-    spec = _sample_metric(metric)
+    spec = registry.sample_metric(metric, "pairwise")
     given = sorted(set(options) & set(WEIGHT_OPTIONS))
     if given:
         raise InputError(f"pairwise takes uniformly weighted samples; got {', '.join(given)}. Drop the weights, "

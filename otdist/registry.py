@@ -79,7 +79,9 @@ class MetricSpec:
         One of :data:`PERMUTATION_KINDS`.
     preflight
         ``preflight(x, y, options)``: every check that needs no computation (sizes, options), raising
-        otdist's errors; run by ``compare`` and ``pairwise`` before the first metric is computed.
+        otdist's errors; run by ``compare`` and ``pairwise`` before the first metric is computed. It may
+        read the data only through the two sample sizes and whether the samples share a point (as the
+        k-NN estimators do): ``pairwise`` checks one pair of datasets per such combination.
     """
 
     name: str
@@ -168,6 +170,25 @@ def metric(name: str) -> MetricSpec:
     """The registered metric ``name`` (a clear error naming the others otherwise)."""
     V.check_choice(name, tuple(_METRICS), "metric")
     return _METRICS[name]
+
+
+def sample_metric_names() -> tuple[str, ...]:
+    """The registered metrics that take point samples, in registration order."""
+    return tuple(spec.name for spec in _METRICS.values() if "samples" in spec.inputs)
+
+
+def sample_metric(name: str, caller: str) -> MetricSpec:
+    """The registered metric ``name``, refused unless it takes point samples.
+
+    ``caller`` names what asks for it (``"compare"``, ``"pairwise"``, ``"a two-sample test"``) in the error.
+    """
+    spec = metric(name)
+    if "samples" not in spec.inputs:
+        takes = " or ".join(spec.inputs)
+        raise InputError(f"{caller} takes point samples, so its metric must take samples; got metric={name!r}, which "
+                         f"takes {takes}. Pick a sample metric ({', '.join(sample_metric_names())}), or call "
+                         f"otdist.distance(p, q, metric={name!r}) on {takes}.")
+    return spec
 
 
 def method_names() -> tuple[str, ...]:

@@ -266,3 +266,37 @@ def test_a_local_cluster_started_at_a_script_top_level_is_refused(tmp_path):
     assert run.returncode != 0
     assert "InputError" in run.stderr and 'if __name__ == "__main__":' in run.stderr
     assert "Nanny" not in run.stderr  # refused before any worker process started
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("metric", ["kl_knn", "js_knn"])
+def test_a_pair_sharing_points_is_refused_before_any_solve(seed, metric, counted):
+    """Every dataset has the same size, and only the last pair shares a point: a check of one pair per size
+    would pass and the k-NN estimator would raise mid-run, after the other pairs were solved."""
+    rng = np.random.default_rng(seed)
+    data = [rng.normal(size=(30, 2)) for _ in range(4)]
+    data[3][7] = data[2][11]
+    calls = counted(metric)
+    with pytest.raises(otdist.InputError, match="also appear in y"):
+        pairwise(data, metric=metric, max_workers=1)
+    assert calls == []
+    del data[3]  # without the shared point every pair is computed
+    assert np.isfinite(pairwise(data, metric=metric, max_workers=1).matrix).all()
+
+
+def test_shared_point_pairs_against_every_pair_compared():
+    """The pairs found from one sort of all the rows, against a set comparison of every pair; -0.0 is 0.0."""
+    from otdist.pairwise import shared_point_pairs
+
+    rng = np.random.default_rng(5)
+    pool = np.round(rng.normal(size=(12, 2)), 1)
+    pool[0] = [-0.0, 0.0]
+    data = [pool[rng.choice(12, size=4, replace=False)] for _ in range(6)] + [np.array([[0.0, -0.0]])]
+    expected = {(i, j) for i in range(len(data)) for j in range(i + 1, len(data))
+                if {tuple(r + 0.0) for r in data[i]} & {tuple(r + 0.0) for r in data[j]}}
+    assert expected and shared_point_pairs(data) == expected
+
+
+def test_a_histogram_metric_is_refused_with_the_registry_error():
+    with pytest.raises(otdist.InputError, match=r"pairwise takes point samples.*otdist\.distance\(p, q, metric='kl'\)"):
+        pairwise([np.zeros((3, 1)), np.ones((3, 1))], metric="kl")

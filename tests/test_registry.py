@@ -109,3 +109,22 @@ def test_the_published_table_names_every_metric():
     page = (ROOT / "docs" / "metrics.md").read_text()
     rows = set(re.findall(r"^\| `([a-z0-9_]+)` \|", page, re.M))
     assert rows == set(registry.metric_names())
+
+
+def test_sample_metric_is_the_one_check_of_compare_pairwise_and_the_two_sample_test():
+    """One registry function refuses a metric that does not take samples, with the same remedy everywhere."""
+    import numpy as np
+
+    import otdist
+    from otdist import registry
+    from otdist.pairwise import pairwise
+    from otdist.two_sample import confidence_interval, two_sample_test
+
+    assert registry.sample_metric_names() == tuple(s.name for s in registry.metrics() if "samples" in s.inputs)
+    assert registry.sample_metric("energy", "x") is registry.metric("energy")
+    x, y = np.zeros((4, 1)), np.ones((4, 1))
+    remedy = r"takes point samples.*Pick a sample metric.*otdist\.distance\(p, q, metric='js'\) on histograms"
+    for call in (lambda: otdist.compare(x, y, metrics=("js",)), lambda: pairwise([x, y], metric="js"),
+                 lambda: two_sample_test(x, y, metric="js"), lambda: confidence_interval(x, y, metric="js")):
+        with pytest.raises(otdist.InputError, match=remedy):
+            call()
