@@ -88,10 +88,10 @@ def _rounding(problem: Problem) -> float:
     """A bound on the rounding of a transport cost sum over n + m entries, each at most diam ** p (diam: the
     diagonal of the points' bounding box): the bounds are widened by it, so they hold in floating point."""
     x, y, _, _ = _numpy_problem(problem)
-    points = np.concatenate([x, y])
-    diameter = float(np.linalg.norm(np.ptp(points, axis=0)))
+    extent = np.maximum(x.max(axis=0), y.max(axis=0)) - np.minimum(x.min(axis=0), y.min(axis=0))
+    diameter = float(np.linalg.norm(extent))
     with overflow_checked():
-        return ROUNDING_ULPS * (points.shape[0]) * np.finfo(np.float64).eps * diameter ** problem.p
+        return ROUNDING_ULPS * (x.shape[0] + y.shape[0]) * np.finfo(np.float64).eps * diameter ** problem.p
 
 
 def _certified(cost: float, slack: float, p: float, side: int) -> float:

@@ -38,8 +38,15 @@ ASCENT_FIRST_ANGLE = 0.1
 ASCENT_MAX_ANGLE = math.pi / 2
 
 
-#: Projected values (points x directions) held at once: 4M float64 = 32 MB.
-BLOCK_ELEMENTS = 1 << 22
+#: Working memory (bytes) of one block: the 1-D solves of a block of projections, or the pairs of coupled points
+#: whose distances in R^d are summed at once. Every stage of the sliced and max-sliced methods streams in blocks
+#: of this size, so their memory is the points themselves plus O(n + m) per 1-D problem plus this budget.
+MEMORY_BUDGET = 1 << 27
+#: Working bytes per level of one weighted 1-D solve in float64 (merged levels, sort orders, cumulative masses,
+#: staircase indices): measured 82 with tracemalloc, rounded up.  A uniform solve needs 8.
+LEVEL_BYTES = 96
+#: Float64 arrays of d entries held per coupled pair while its distance is taken: both points and their difference.
+PAIR_ARRAYS = 3
 
 
 @dataclass(frozen=True)
@@ -55,24 +62,52 @@ def directions(d: int, n_projections: int, seed: int | None) -> np.ndarray:
     return theta / np.linalg.norm(theta, axis=0, keepdims=True)
 
 
+def project(points, theta):
+    """The projections of ``points`` (n, d) on the directions ``theta`` (d, L): one row per direction, (L, n)."""
+    return theta.T @ points.T
+
+
 def _slice_costs(x, y, a, b, p: float, theta, uniform: bool):
     """W_p^p along each direction (column) of ``theta``: shape (L,), all slices in one batched pass."""
-    return exact_1d.transport_cost(theta.T @ x.T, theta.T @ y.T, a, b, p, uniform=uniform)
+    return exact_1d.transport_cost(project(x, theta), project(y, theta), a, b, p, uniform=uniform)
 
 
 def projection_blocks(n_points: int, n_projections: int) -> list[tuple[int, int]]:
-    """Blocks of projections whose projected points fit in BLOCK_ELEMENTS entries."""
-    step = max(1, BLOCK_ELEMENTS // max(n_points, 1))
+    """Blocks of projections whose 1-D solves over ``n_points`` levels fit in MEMORY_BUDGET (one at least)."""
+    step = max(1, MEMORY_BUDGET // (LEVEL_BYTES * max(n_points, 1)))
     return [(k, min(k + step, n_projections)) for k in range(0, n_projections, step)]
 
 
+def pair_blocks(n_pairs: int, d: int) -> list[tuple[int, int]]:
+    """Blocks of coupled pairs of points in R^d whose coordinates and differences fit in MEMORY_BUDGET."""
+    step = max(1, MEMORY_BUDGET // (PAIR_ARRAYS * np.dtype(np.float64).itemsize * max(d, 1)))
+    return [(k, min(k + step, n_pairs)) for k in range(0, n_pairs, step)]
+
+
+def _needs_graph(*arrays) -> bool:
+    import torch
+
+    return torch.is_grad_enabled() and any(is_torch(t) and t.requires_grad for t in arrays)
+
+
 def solve(x, y, a, b, p: float, theta: np.ndarray, *, uniform: bool, progress: bool = False) -> SlicedEstimate:
-    """Monte-Carlo sliced W_p^p over the directions ``theta`` (d, L), by blocks of directions."""
+    """Monte-Carlo sliced W_p^p over the directions ``theta`` (d, L), by blocks of directions.
+
+    For torch input that needs gradients, each block of several is checkpointed: its projections, sort orders
+    and staircase are recomputed block by block in the backward pass instead of being held for all directions.
+    """
     if is_torch(x):
-        theta = to_torch(theta, x)
+        theta = to_torch(theta, x) if not is_torch(theta) else theta
     n_proj = theta.shape[1]
     blocks = projection_blocks(x.shape[0] + y.shape[0], n_proj)
-    parts = [_slice_costs(x, y, a, b, p, theta[:, k0:k1], uniform)
+    costs = _slice_costs
+    if is_torch(x) and len(blocks) > 1 and _needs_graph(x, y, a, b, theta):
+        from torch.utils.checkpoint import checkpoint
+
+        def costs(*args):
+            return checkpoint(_slice_costs, *args, use_reentrant=False)
+
+    parts = [costs(x, y, a, b, p, theta[:, k0:k1], uniform)
              for k0, k1 in tqdm(blocks, desc="sliced", unit="block", disable=not progress, leave=False)]
     if is_torch(x):
         import torch
@@ -98,12 +133,16 @@ class MaxDirection:
 
 def _slice(x, y, a, b, p: float, theta: np.ndarray):
     """W_p^p along ``theta`` and its gradient in theta with the monotone coupling held fixed:
-    sum_k mass_k p |theta . delta_k|^(p-1) sign(theta . delta_k) delta_k, delta_k = x_i(k) - y_j(k)."""
+    sum_k mass_k p |theta . delta_k|^(p-1) sign(theta . delta_k) delta_k, delta_k = x_i(k) - y_j(k),
+    summed over blocks of pairs (:func:`pair_blocks`)."""
     coupling = exact_1d.monotone_coupling(x @ theta, y @ theta, a, b, p)
-    delta = x[coupling.u_index] - y[coupling.v_index]
-    along = delta @ theta
-    slope = coupling.mass * p * np.sign(along) * (np.abs(along) ** (p - 1) if p != 1 else 1.0)
-    return float(coupling.transport_cost), slope @ delta
+    gradient = np.zeros(x.shape[1])
+    for k0, k1 in pair_blocks(coupling.mass.shape[0], x.shape[1]):
+        delta = x[coupling.u_index[k0:k1]] - y[coupling.v_index[k0:k1]]
+        along = delta @ theta
+        slope = coupling.mass[k0:k1] * p * np.sign(along) * (np.abs(along) ** (p - 1) if p != 1 else 1.0)
+        gradient += slope @ delta
+    return float(coupling.transport_cost), gradient
 
 
 def max_direction(x, y, a, b, p: float, start: np.ndarray) -> MaxDirection:
@@ -137,7 +176,10 @@ def max_direction(x, y, a, b, p: float, start: np.ndarray) -> MaxDirection:
 
 def coupling_cost(x, y, a, b, p: float, theta: np.ndarray) -> float:
     """sum_k mass_k |x_i(k) - y_j(k)|^p for the monotone coupling of the projections on ``theta``:
-    the cost of a coupling of the points in R^d, an upper bound on W_p^p.  NumPy float64 inputs."""
+    the cost of a coupling of the points in R^d, an upper bound on W_p^p.  NumPy float64 inputs; the
+    distances are taken by blocks of pairs (:func:`pair_blocks`)."""
     coupling = exact_1d.monotone_coupling(x @ theta, y @ theta, a, b, p)
-    distance = np.linalg.norm(x[coupling.u_index] - y[coupling.v_index], axis=1)
+    distance = np.empty(coupling.mass.shape[0])
+    for k0, k1 in pair_blocks(distance.shape[0], x.shape[1]):
+        distance[k0:k1] = np.linalg.norm(x[coupling.u_index[k0:k1]] - y[coupling.v_index[k0:k1]], axis=1)
     return float(coupling.mass @ exact_1d.power(distance, p))
