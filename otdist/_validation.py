@@ -308,7 +308,7 @@ def check_choice(value: Any, choices: Iterable[str], name: str) -> str:
     choices = tuple(choices)
     if not isinstance(value, str) or value not in choices:
         listed = ", ".join(repr(c) for c in choices)
-        raise InputError(f"{name} must be one of {listed}; got {value!r}.")
+        raise InputError(f"{name} must be one of {listed}; got {value!r}. Pass one of the values listed.")
     return value
 
 

@@ -18,8 +18,10 @@ from __future__ import annotations
 import numpy as np
 from tqdm.auto import tqdm
 
-from .. import two_sample
+from .. import _validation as V
+from .. import registry, two_sample
 from .._io import figure
+from ..exceptions import InputError, InputTypeError
 from ._common import ExperimentResult
 
 DEFAULT_METRICS = ("energy", "mmd", "sliced")
@@ -61,11 +63,47 @@ def _settings(sizes, dims, n: int) -> list[tuple[int, int, int, int]]:
     return rows
 
 
+def _check_metrics(metrics) -> tuple[str, ...]:
+    """Distinct names of registered sample metrics, at least one (a single name is a tuple of one)."""
+    metrics = (metrics,) if isinstance(metrics, str) else metrics
+    if not isinstance(metrics, (tuple, list)):
+        raise InputTypeError(f"metrics must be a metric name or a tuple of names; got {type(metrics).__name__}. "
+                             f"Pass e.g. metrics={DEFAULT_METRICS!r}.")
+    if not metrics:
+        raise InputError(f"metrics must name at least one metric; got an empty sequence. Pass e.g. "
+                         f"metrics={DEFAULT_METRICS!r}.")
+    for name in metrics:
+        registry.sample_metric(name, "the power experiment")
+    repeated = sorted({name for name in metrics if metrics.count(name) > 1})
+    if repeated:
+        raise InputError(f"metrics must be distinct; got {', '.join(repeated)} more than once. Name each metric once.")
+    return tuple(metrics)
+
+
+def _check_counts(values, name: str) -> tuple[int, ...]:
+    """A non-empty sequence of positive integers (the points of one sweep)."""
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):
+        raise InputTypeError(f"{name} must be a sequence of positive integers; got {type(values).__name__}. "
+                             f"Pass e.g. {name}=(20, 40).")
+    if len(values) == 0:
+        raise InputError(f"{name} must hold at least one value; got an empty sequence. Pass e.g. {name}=(20, 40).")
+    return tuple(V.check_positive(value, f"{name}[{k}]", integer=True) for k, value in enumerate(values))
+
+
 def run(metrics=DEFAULT_METRICS, sizes=DEFAULT_SIZES, dims=DEFAULT_DIMS, n: int = DEFAULT_N,
         replications: int = DEFAULT_REPLICATIONS, n_permutations: int = DEFAULT_PERMUTATIONS, seed: int = 0,
         progress: bool = True) -> ExperimentResult:
-    """Rejection rates (and their binomial standard errors) of each metric's test, per difference, n and d."""
-    metrics = tuple(metrics)
+    """Rejection rates (and their binomial standard errors) of each metric's test, per difference, n and d.
+
+    Every argument is checked before the first test runs.
+    """
+    metrics = _check_metrics(metrics)
+    sizes, dims = _check_counts(sizes, "sizes"), _check_counts(dims, "dims")
+    n = V.check_positive(n, "n", integer=True)
+    replications = V.check_positive(replications, "replications", integer=True)
+    n_permutations = V.check_positive(n_permutations, "n_permutations", integer=True)
+    seed = V.check_seed(seed)
+    progress = V.check_flag(progress, "progress")
     rng = np.random.default_rng(seed)
     settings = _settings(sizes, dims, n)
     rejections = {name: np.zeros(len(settings)) for name in metrics}

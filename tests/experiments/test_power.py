@@ -7,6 +7,7 @@ import pytest
 
 from otdist import experiments
 from otdist.experiments import power
+from otdist.exceptions import InputError, InputTypeError
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -44,3 +45,26 @@ def test_tiny_run_table_figure_and_json(tmp_path):
     assert data["name"] == "power" and data["columns"]["power_energy"] == list(c["power_energy"])
     assert "power_sliced" in res.table().splitlines()[0]
 
+
+
+@pytest.mark.parametrize("arguments,error,message", [
+    ({"replications": 0}, InputError, "replications must be an integer > 0"),
+    ({"replications": 2.5}, InputTypeError, "replications must be an integer"),
+    ({"seed": -1}, InputError, "seed must be a non-negative integer"),
+    ({"seed": "0"}, InputTypeError, "seed must be a non-negative integer"),
+    ({"metrics": ()}, InputError, "at least one metric"),
+    ({"metrics": ("energy", "kl")}, InputError, "takes point samples"),
+    ({"metrics": ("energy", "bogus")}, InputError, "metric must be one of"),
+    ({"metrics": ("energy", "energy")}, InputError, "must be distinct"),
+    ({"metrics": 3}, InputTypeError, "metrics must be a metric name"),
+    ({"sizes": ()}, InputError, "sizes must hold at least one value"),
+    ({"dims": (2, 0)}, InputError, r"dims\[1\] must be an integer > 0"),
+])
+def test_arguments_refused_before_any_test(monkeypatch, arguments, error, message):
+    """Three-part errors of otdist, raised before the first two-sample test runs (none is called)."""
+    calls = []
+    monkeypatch.setattr(power.two_sample, "two_sample_test", lambda *a, **k: calls.append(a))
+    with pytest.raises(error, match=message) as info:
+        power.run(**{"sizes": (8,), "dims": (1,), "n": 8, "replications": 2, "n_permutations": 9,
+                     "progress": False, **arguments})
+    assert calls == [] and "." in str(info.value).rstrip(".")  # a remedy follows the diagnosis
