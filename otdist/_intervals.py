@@ -16,15 +16,14 @@ Two methods, chosen by the metric:
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.stats import norm
 
 from . import _validation as V
-from ._two_sample_engines import FAST_METRICS, engine_for, pooled_points, recompute, sample_metric
-from .exceptions import InputError, InputTypeError
+from ._two_sample_engines import SINKHORN, engine_for, pooled_points, recompute, sample_metric
+from .exceptions import InputError
 
 #: Subsample sizes are ceil(n ** SUBSAMPLE_EXPONENT) (and at most n - 1).
 SUBSAMPLE_EXPONENT = 2.0 / 3.0
@@ -59,6 +58,10 @@ class Interval:
         ``"jackknife"`` or ``"subsampling"``.
     metric
         The registered metric's name.
+    epsilon
+        The Sinkhorn divergence's absolute epsilon, the same for the samples and every subsample (a
+        relative one is taken of the pooled sample's cost spread); ``distance(x, y, metric="sinkhorn",
+        epsilon=epsilon)`` reproduces ``value``. None for the other metrics.
     """
 
     value: float
@@ -68,17 +71,7 @@ class Interval:
     level: float
     method: str
     metric: str
-
-
-def check_level(level) -> float:
-    """A coverage probability in (0, 1)."""
-    if isinstance(level, bool) or not isinstance(level, numbers.Real):
-        raise InputTypeError(f"level must be a number in (0, 1), the interval's coverage; got {level!r} "
-                             f"({type(level).__name__}). Pass e.g. level=0.95.")
-    if not 0.0 < float(level) < 1.0:
-        raise InputError(f"level must be in (0, 1), the interval's coverage probability; got {level!r}. "
-                         "Pass e.g. level=0.95 (not 95).")
-    return float(level)
+    epsilon: float | None = None
 
 
 def _kernel_options(metric: str, options: dict, z: np.ndarray):
@@ -92,17 +85,17 @@ def _kernel_options(metric: str, options: dict, z: np.ndarray):
     return kernel, bandwidth
 
 
-def jackknife_u_statistic(kxx: np.ndarray, kyy: np.ndarray, kxy: np.ndarray) -> tuple[float, float]:
-    """The unbiased MMD² U-statistic of the kernel blocks and its two-sample jackknife standard error.
+def jackknife_from_sums(row_x: np.ndarray, row_y: np.ndarray, cross_x: np.ndarray,
+                        cross_y: np.ndarray) -> tuple[float, float]:
+    """The unbiased MMD² U-statistic and its two-sample jackknife standard error, from kernel sums.
 
-    U = S_xx / (n(n-1)) + S_yy / (m(m-1)) - 2 S_xy / (nm), with S_xx the sum of k(x_i, x_j) over i != j.
-    Leaving out x_i removes twice its off-diagonal row sum from S_xx and its row of kxy from S_xy; the
-    variance is (n-1)/n sum_i (U_(-i) - mean)² + (m-1)/m sum_j (U_(-j) - mean)² (Arvesen 1969).
+    ``row_x[i]`` is the sum of k(x_i, x_j) over j != i, ``row_y`` likewise for y; ``cross_x[i]`` the sum of
+    k(x_i, y_j) over j and ``cross_y[j]`` that of k(x_i, y_j) over i. With S_xx the sum of ``row_x``,
+    U = S_xx / (n(n-1)) + S_yy / (m(m-1)) - 2 S_xy / (nm). Leaving out x_i removes twice its off-diagonal
+    row sum from S_xx and its cross sum from S_xy; the variance is
+    (n-1)/n sum_i (U_(-i) - mean)² + (m-1)/m sum_j (U_(-j) - mean)² (Arvesen 1969).
     """
-    n, m = kxx.shape[0], kyy.shape[0]
-    row_x = kxx.sum(1) - np.diagonal(kxx)
-    row_y = kyy.sum(1) - np.diagonal(kyy)
-    cross_x, cross_y = kxy.sum(1), kxy.sum(0)
+    n, m = row_x.shape[0], row_y.shape[0]
     s_xx, s_yy, s_xy = row_x.sum(), row_y.sum(), cross_x.sum()
     u = s_xx / (n * (n - 1)) + s_yy / (m * (m - 1)) - 2.0 * s_xy / (n * m)
     drop_x = (s_xx - 2.0 * row_x) / ((n - 1) * (n - 2)) + s_yy / (m * (m - 1)) - 2.0 * (s_xy - cross_x) / ((n - 1) * m)
@@ -112,17 +105,24 @@ def jackknife_u_statistic(kxx: np.ndarray, kyy: np.ndarray, kxy: np.ndarray) -> 
     return float(u), float(math.sqrt(variance))
 
 
+def jackknife_u_statistic(kxx: np.ndarray, kyy: np.ndarray, kxy: np.ndarray) -> tuple[float, float]:
+    """:func:`jackknife_from_sums` of the kernel blocks k(x, x), k(y, y) and k(x, y) held whole."""
+    return jackknife_from_sums(kxx.sum(1) - np.diagonal(kxx), kyy.sum(1) - np.diagonal(kyy), kxy.sum(1), kxy.sum(0))
+
+
 def _jackknife(spec, z: np.ndarray, n: int, level: float, options: dict) -> Interval:
-    from .kernels import kernel_matrix
+    from ._kernels_blocks import kernel_function, kernel_sums
 
     m = z.shape[0] - n
     if min(n, m) < MIN_JACKKNIFE_POINTS:
         raise InputError(f"the jackknife of the U-statistic needs at least {MIN_JACKKNIFE_POINTS} points per sample; "
                          f"got n={n}, m={m}. Pass larger samples.")
     kernel, bandwidth = _kernel_options(spec.name, options, z)
-    x, y = z[:n], z[n:]
-    blocks = [np.asarray(kernel_matrix(a, b, kernel, bandwidth)) for a, b in ((x, x), (y, y), (x, y))]
-    u, se = jackknife_u_statistic(*blocks)
+    k, x, y = kernel_function(kernel), z[:n], z[n:]
+    row_x, _, diag_x = kernel_sums(x, x, k, bandwidth, diagonal=True)
+    row_y, _, diag_y = kernel_sums(y, y, k, bandwidth, diagonal=True)
+    cross_x, cross_y, _ = kernel_sums(x, y, k, bandwidth)
+    u, se = jackknife_from_sums(row_x - diag_x, row_y - diag_y, cross_x, cross_y)
     half = norm.ppf(0.5 + level / 2) * se
     root = math.sqrt(max(u, 0.0))
     return Interval(root, se / (2.0 * root) if root > 0 else math.nan, math.sqrt(max(u - half, 0.0)),
@@ -142,12 +142,15 @@ def _subsampling(spec, z: np.ndarray, n: int, level: float, n_resamples: int, se
                          "Pass larger samples.")
     b_x, b_y = subsample_size(n), subsample_size(m)
     spec.check(z[:b_x], z[n:n + b_y], dict(options))
-    if spec.name in FAST_METRICS:
-        spec.function(z[:n], z[n:], **options)  # the metric's own checks of its options, before any shortcut
+    estimate = None
+    if spec.name != SINKHORN:  # the metric itself (its own checks of its options, before any engine): the estimate
+        value = spec.function(z[:n], z[n:], **options)
+        estimate = float(value.detach()) if hasattr(value, "detach") else float(value)
     engine = engine_for(spec, z, n, options)
     if engine.needs_partition:
         engine = recompute(spec, z, options)
-    estimate = float(engine.value(engine.statistics(np.arange(z.shape[0])[None], n))[0])
+    if estimate is None:  # at the engine's one epsilon, as every subsample (the engine checks the options)
+        estimate = float(engine.value(engine.statistics(np.arange(z.shape[0])[None], n))[0])
     rng = np.random.default_rng(seed)
     rows_x = rng.permuted(np.tile(np.arange(n), (n_resamples, 1)), axis=1)[:, :b_x]
     rows_y = n + rng.permuted(np.tile(np.arange(m), (n_resamples, 1)), axis=1)[:, :b_y]
@@ -161,7 +164,8 @@ def _subsampling(spec, z: np.ndarray, n: int, level: float, n_resamples: int, se
     if spec.kind != "statistic":
         lower = max(lower, 0.0)
     spread = float(np.std(replicates, ddof=1)) if n_resamples > 1 else math.nan
-    return Interval(estimate, rate_b * spread / rate_n, float(lower), float(upper), level, "subsampling", spec.name)
+    return Interval(estimate, rate_b * spread / rate_n, float(lower), float(upper), level, "subsampling", spec.name,
+                    engine.epsilon)
 
 
 def confidence_interval(x, y, metric: str = "energy", level: float = 0.95, method: str | None = None, seed=None,
@@ -225,7 +229,7 @@ def confidence_interval(x, y, metric: str = "energy", level: float = 0.95, metho
     ('subsampling', True)
     """
     spec = sample_metric(metric, options)
-    level = check_level(level)
+    level = V.check_level(level)
     if method is None:
         method = "jackknife" if spec.name in U_STATISTIC_METRICS else "subsampling"
     V.check_choice(method, METHODS, "method")
@@ -243,7 +247,6 @@ def confidence_interval(x, y, metric: str = "energy", level: float = 0.95, metho
                          f"{DEFAULT_SUBSAMPLES}.")
     z, n = pooled_points(x, y)
     spec.check(x, y, dict(options))
-    if method == "jackknife":
-        spec.function(z[:n], z[n:], **options)  # the metric's own checks of its options
+    if method == "jackknife":  # energy and MMD: their preflight (spec.check) checks every option
         return _jackknife(spec, z, n, level, options)
     return _subsampling(spec, z, n, level, n_resamples, seed, options)

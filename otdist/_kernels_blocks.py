@@ -119,6 +119,24 @@ def weighted_sum(x, a, y, b, k, h):
     return total
 
 
+def kernel_sums(x, y, k, h, *, diagonal: bool = False):
+    """``(row sums (n,), column sums (m,), diagonal (n,) or None)`` of K = k(x, y) for NumPy input, built in row
+    blocks of x so that no more than BLOCK_ENTRIES kernel entries exist at once; the diagonal (``y`` is ``x``)
+    with ``diagonal=True``. Each row sum is that of a whole row, as ``K.sum(1)`` computes it."""
+    n, m = x.shape[0], y.shape[0]
+    rows = _rows_per_block(m)
+    row_sums, column_sums = np.empty(n), np.zeros(m)
+    diag = np.empty(n) if diagonal else None
+    for s in range(0, n, rows):
+        block = np.asarray(k(x[s:s + rows], y, h), dtype=np.float64)
+        row_sums[s:s + rows] = block.sum(axis=1)
+        column_sums += block.sum(axis=0)
+        if diagonal:
+            inside = np.arange(block.shape[0])
+            diag[s:s + block.shape[0]] = block[inside, s + inside]
+    return row_sums, column_sums, diag
+
+
 def diagonal_sum(x, k, h):
     """sum_i k(x_i, x_i), in square blocks."""
     rows = max(1, math.isqrt(BLOCK_ENTRIES))

@@ -40,6 +40,8 @@ _SINKHORN_OPTIONS = ("epsilon", "relative", "p", "ground_metric", "minkowski_p",
                      "max_size", "backend", "on_unconverged", "reach", "progress")
 
 
+#: The Sinkhorn divergence, whose engine solves every relabelling at one epsilon.
+SINKHORN = "sinkhorn"
 #: Metrics with a path faster than recomputing (for some of their options).
 FAST_METRICS = ("energy", "mmd", "sliced", "w1", "w2", "wasserstein", "sinkhorn")
 #: Weight options of the sample metrics: resampling exchanges points, and weighted points are not exchangeable.
@@ -67,12 +69,14 @@ def pooled_points(x, y) -> tuple[np.ndarray, int]:
 @dataclass(frozen=True)
 class Engine:
     """``statistics(rows, n_first) -> raw (B,)``; ``value(raw)`` in the metric's units; ``needs_partition``:
-    rows must be whole permutations of the pooled sample (a subsample is refused)."""
+    rows must be whole permutations of the pooled sample (a subsample is refused); ``epsilon``: the absolute
+    epsilon of every Sinkhorn divergence it solves (None for the other engines)."""
 
     name: str
     statistics: Callable[[np.ndarray, int], np.ndarray]
     value: Callable[[np.ndarray], np.ndarray]
     needs_partition: bool = False
+    epsilon: float | None = None
 
 
 def _identity(raw):
@@ -183,11 +187,12 @@ def _sinkhorn_engine(z: np.ndarray, options: dict) -> Engine | None:
         return None
     options = dict(options)
     options.pop("progress", None)  # one bar per permutation would bury the output
-    epsilon, relative = options.pop("epsilon", None), options.pop("relative", False)
+    epsilon, relative = options.pop("epsilon", None), V.check_flag(options.pop("relative", False), "relative")
     if epsilon is None:
         epsilon, relative = DEFAULT_RELATIVE_EPSILON, True
+    epsilon = V.check_positive(epsilon, "epsilon")
     if relative:
-        spread = pooled_spread(z, float(options.get("p", 1)), options.get("ground_metric", "euclidean"),
+        spread = pooled_spread(z, V.check_order(options.get("p", 1)), options.get("ground_metric", "euclidean"),
                                options.get("minkowski_p"))
         epsilon = epsilon * spread if spread > 0 else epsilon
     if "ground_metric" in options:
@@ -196,7 +201,7 @@ def _sinkhorn_engine(z: np.ndarray, options: dict) -> Engine | None:
         return np.array([entropic.sinkhorn_divergence(z[row[:n_first]], z[row[n_first:]], epsilon=epsilon,
                                                       relative=False, **options) for row in rows], dtype=np.float64)
 
-    return Engine("fixed-epsilon sinkhorn", statistics, _identity)
+    return Engine("fixed-epsilon sinkhorn", statistics, _identity, epsilon=float(epsilon))
 
 
 def engine_for(spec, z: np.ndarray, n: int, options: dict) -> Engine:
@@ -209,6 +214,6 @@ def engine_for(spec, z: np.ndarray, n: int, options: dict) -> Engine:
         fast = _sliced_engine(z, options)
     elif name in ("w1", "w2", "wasserstein"):  # on the line
         fast = _line_engine(name, z, options)
-    elif name == "sinkhorn":
+    elif name == SINKHORN:
         fast = _sinkhorn_engine(z, options)
     return fast if fast is not None else recompute(spec, z, options)

@@ -279,6 +279,17 @@ def check_seed(seed: Any, name: str = "seed"):
     return int(seed)
 
 
+def check_level(level: Any) -> float:
+    """A coverage probability in (0, 1)."""
+    if isinstance(level, bool) or not isinstance(level, numbers.Real):
+        raise InputTypeError(f"level must be a number in (0, 1), the interval's coverage; got {level!r} "
+                             f"({type(level).__name__}). Pass e.g. level=0.95.")
+    if not 0.0 < float(level) < 1.0:
+        raise InputError(f"level must be in (0, 1), the interval's coverage probability; got {level!r}. "
+                         "Pass e.g. level=0.95 (not 95).")
+    return float(level)
+
+
 def check_device(device: Any) -> None:
     """``"auto"`` or a torch device that exists on this machine."""
     import torch

@@ -58,7 +58,10 @@ class TestResult:
     engine
         How the permutations were computed: ``"pooled kernel"``, ``"projections"``,
         ``"fixed-epsilon sinkhorn"`` or ``"recompute"`` (see :func:`two_sample_test`).
-        or ``"recompute"``.
+    epsilon
+        The Sinkhorn divergence's absolute epsilon, used for the statistic and every permutation (a relative
+        one is taken of the pooled sample's cost spread): ``distance(x, y, metric="sinkhorn", epsilon=epsilon)``
+        reproduces ``statistic``. None for the other metrics.
     """
 
     __test__ = False  # not a pytest test class, whatever its name
@@ -69,6 +72,7 @@ class TestResult:
     n_permutations: int
     metric: str
     engine: str
+    epsilon: float | None = None
 
 
 def default_permutations(spec: registry.MetricSpec) -> int:
@@ -170,4 +174,5 @@ def two_sample_test(x, y, metric: str = "energy", n_permutations: int | None = N
     null = np.concatenate([engine.statistics(rows, n) for rows in permutation_chunks(z.shape[0], n_permutations,
                                                                                     seed)])
     return TestResult(float(engine.value(np.array([observed]))[0]), p_value(observed, null),
-                      np.asarray(engine.value(null), dtype=np.float64), n_permutations, spec.name, engine.name)
+                      np.asarray(engine.value(null), dtype=np.float64), n_permutations, spec.name, engine.name,
+                      engine.epsilon)

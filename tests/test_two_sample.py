@@ -359,3 +359,113 @@ def test_too_few_subsamples_for_the_level_are_refused():
     x, y = rng.normal(size=(40, 1)), rng.normal(size=(40, 1))
     with pytest.raises(otdist.InputError, match="at least 20 subsamples"):
         ts.confidence_interval(x, y, metric="w1", level=0.9, n_resamples=1)
+
+
+# --------------------------------------------------------------------------- no metric computed only to check options
+
+
+@pytest.fixture
+def full_size_calls(monkeypatch):
+    """Install a copy of a registered metric that records the sizes of every call."""
+    import dataclasses
+
+    from otdist import registry
+
+    def install(name):
+        spec, calls = registry.metric(name), []
+
+        def function(x, y, **options):
+            calls.append((len(x), len(y)))
+            return spec.function(x, y, **options)
+
+        monkeypatch.setitem(registry._METRICS, name, dataclasses.replace(spec, function=function))
+        return calls
+
+    return install
+
+
+@pytest.mark.parametrize("metric,options", [("energy", {}), ("mmd", {"kernel": "laplacian"})])
+def test_jackknife_computes_no_metric_value(full_size_calls, metric, options):
+    """The jackknife reads the kernel sums only; its options are checked by the metric's preflight."""
+    rng = np.random.default_rng(3)
+    calls = full_size_calls(metric)
+    ci = ts.confidence_interval(rng.normal(size=(30, 2)), rng.normal(size=(25, 2)), metric=metric, **options)
+    assert calls == [] and ci.method == "jackknife"
+    with pytest.raises(InputError, match="bandwidth"):
+        ts.confidence_interval(rng.normal(size=(30, 2)), rng.normal(size=(25, 2)), metric=metric, bandwidth=1.0,
+                               **({"kernel": "energy"} if metric == "mmd" else {}))
+    assert calls == []
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("metric,d", [("w1", 2), ("w1", 1), ("sliced", 2)])
+def test_subsampling_computes_the_metric_on_the_whole_samples_once(full_size_calls, seed, metric, d):
+    """The estimate is the metric's value on the samples, computed once (it also checks the options)."""
+    rng = np.random.default_rng(seed)
+    x, y = rng.normal(size=(30, d)), rng.normal(size=(24, d)) + 0.5
+    expected = otdist.distance(x, y, metric=metric)
+    calls = full_size_calls(metric)
+    ci = ts.confidence_interval(x, y, metric=metric, level=0.9, n_resamples=20, seed=seed)
+    assert calls.count((30, 24)) == 1 and ci.value == pytest.approx(expected, rel=1e-12)
+
+
+# --------------------------------------------------------------------------- the jackknife by blocks
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("metric,options", [("energy", {}), ("mmd", {}), ("mmd", {"kernel": "polynomial"}),
+                                            ("mmd", {"kernel": "laplacian", "bandwidth": 0.7})])
+def test_jackknife_by_blocks_equals_the_whole_kernel_matrices(monkeypatch, seed, metric, options):
+    """Blocks of 7 kernel entries (a few rows, or one row at a time) against the whole matrices."""
+    from otdist import _kernels_blocks
+    from otdist._intervals import _kernel_options
+
+    rng = np.random.default_rng(seed)
+    x, y = rng.normal(size=(23, 3)), rng.normal(size=(17, 3)) + 0.3
+    z = np.concatenate([x, y])
+    kernel, h = _kernel_options(metric, options, z)
+    u, se = jackknife_u_statistic(*(kernels.kernel_matrix(a, b, kernel, h) for a, b in ((x, x), (y, y), (x, y))))
+    whole = ts.confidence_interval(x, y, metric=metric, **options)
+    monkeypatch.setattr(_kernels_blocks, "BLOCK_ENTRIES", 7)
+    blocked = ts.confidence_interval(x, y, metric=metric, **options)
+    for ci in (whole, blocked):
+        assert ci.value == pytest.approx(np.sqrt(max(u, 0.0)), rel=1e-12, abs=1e-15)
+        half = stats.norm.ppf(0.975) * se
+        assert ci.upper == pytest.approx(np.sqrt(u + half), rel=1e-12)
+        assert ci.lower == pytest.approx(np.sqrt(max(u - half, 0.0)), rel=1e-12, abs=1e-15)
+
+
+def energy_u_statistic_1d(x, y):
+    """The U-statistic of the squared energy distance on the line from scipy's V-statistic and sorted sums:
+    sum_{i<j} |x_(i) - x_(j)| = sum_k (2k - n + 1) x_(k)."""
+    def within(a):
+        a = np.sort(a)
+        return 2 * np.sum((2 * np.arange(a.size) - a.size + 1) * a)  # ordered pairs i != j
+
+    n, m = x.size, y.size
+    s_xx, s_yy = within(x), within(y)
+    s_xy = (stats.energy_distance(x, y) ** 2 + s_xx / n**2 + s_yy / m**2) * n * m / 2
+    return 2 * s_xy / (n * m) - s_xx / (n * (n - 1)) - s_yy / (m * (m - 1))
+
+
+def test_jackknife_above_the_memory_guard_of_a_kernel_matrix():
+    """5001 points per side: a 5001 x 5001 kernel matrix exceeds DEFAULT_MAX_SIZE (25 million entries), the
+    blocks never do. The value is the U-statistic computed from scipy's energy distance."""
+    from otdist.cost import DEFAULT_MAX_SIZE
+
+    n = 5001
+    assert n * n > DEFAULT_MAX_SIZE
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=n), rng.normal(0.1, 1.0, size=n)
+    ci = ts.confidence_interval(x, y, metric="energy")
+    assert ci.value == pytest.approx(np.sqrt(energy_u_statistic_1d(x, y)), rel=1e-9)
+    assert 0 < ci.lower < ci.value < ci.upper
+
+
+@pytest.mark.slow
+def test_jackknife_of_20000_points_per_side():
+    rng = np.random.default_rng(5)
+    x, y = rng.normal(size=20_000), rng.normal(0.05, 1.0, size=20_000)
+    ci = ts.confidence_interval(x, y, metric="energy")
+    assert ci.value == pytest.approx(np.sqrt(energy_u_statistic_1d(x, y)), rel=1e-9)
+    assert ts.confidence_interval(x[:, None], y[:, None], metric="mmd").lower >= 0.0
