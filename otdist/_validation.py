@@ -12,7 +12,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from ._backend import compute_dtype, is_torch, to_torch
+from ._backend import compute_dtype, is_torch, to_numpy, to_torch
 from .exceptions import InputError, InputTypeError, MemoryGuardError
 
 _REAL_KINDS = "biuf"
@@ -288,6 +288,60 @@ def check_level(level: Any) -> float:
         raise InputError(f"level must be in (0, 1), the interval's coverage probability; got {level!r}. "
                          "Pass e.g. level=0.95 (not 95).")
     return float(level)
+
+
+def as_mean(mean: Any, name: str):
+    """A non-empty 1-D vector of reals (the mean of a Gaussian)."""
+    arr = as_real_array(mean, name)
+    if arr.ndim != 1 or arr.shape[0] == 0:
+        raise InputError(
+            f"{name} must be a non-empty 1-D vector (a mean of length d); got shape {tuple(arr.shape)}. "
+            "Pass x.mean(axis=0) of samples x of shape (n, d)."
+        )
+    return arr
+
+
+def as_covariance(cov: Any, name: str, d: int, rtol: float):
+    """A (d, d) covariance: symmetric to ``rtol`` relative to its largest entry, PSD to ``-rtol ‖C‖_F``."""
+    arr = as_real_array(cov, name)
+    if tuple(arr.shape) != (d, d):
+        raise InputError(
+            f"{name} must be a ({d}, {d}) covariance matrix to match the means of length {d}; got shape "
+            f"{tuple(arr.shape)}. Pass np.cov(x, rowvar=False) of samples x of shape (n, {d})."
+        )
+    values = to_numpy(arr)
+    largest = float(np.abs(values).max())
+    asymmetry = float(np.abs(values - values.T).max())
+    if asymmetry > rtol * largest:
+        raise InputError(
+            f"{name} must be symmetric (max |C - Cᵀ| <= {rtol:.1e} max |C|); got max |C - Cᵀ| = {asymmetry:.3g} "
+            f"with max |C| = {largest:.3g}. Pass (C + C.T) / 2 if the asymmetry is rounding, else check that "
+            "C is a covariance matrix."
+        )
+    check_psd((values + values.T) / 2, name, rtol)
+    return arr
+
+
+def check_psd(values: np.ndarray, name: str, rtol: float) -> None:
+    """Smallest eigenvalue >= -rtol ‖C‖_F, tested by a Cholesky factorisation of C + rtol ‖C‖_F I."""
+    largest = float(np.abs(values).max())
+    if largest == 0:
+        return
+    values = values / largest
+    norm = float(np.linalg.norm(values))
+    shifted = values + rtol * norm * np.eye(values.shape[0])
+    try:
+        np.linalg.cholesky(shifted)
+        return
+    except np.linalg.LinAlgError:
+        smallest = float(np.linalg.eigvalsh(values)[0])
+    if smallest >= -rtol * norm:
+        return
+    raise InputError(
+        f"{name} must be positive semi-definite (smallest eigenvalue >= -{rtol:.1e} ‖C‖_F); got smallest "
+        f"eigenvalue {smallest * largest:.3g} with ‖C‖_F = {norm * largest:.3g}. A covariance has no negative "
+        "eigenvalues: compute it with np.cov(x, rowvar=False), or clip its eigenvalues at 0."
+    )
 
 
 def check_device(device: Any) -> None:

@@ -98,14 +98,14 @@ def gaussian_w2(mean1, cov1, mean2, cov2):
     5.196152422707
     """
     like = torch_reference(mean1, cov1, mean2, cov2)
-    m1, m2 = _as_mean(mean1, "mean1"), _as_mean(mean2, "mean2")
+    m1, m2 = V.as_mean(mean1, "mean1"), V.as_mean(mean2, "mean2")
     d = m1.shape[0]
     if m2.shape[0] != d:
         raise InputError(
             f"mean1 and mean2 must have the same length (the dimension d of both Gaussians); got {d} and "
             f"{m2.shape[0]}. Both distributions must live in the same space."
         )
-    c1, c2 = _as_covariance(cov1, "cov1", d), _as_covariance(cov2, "cov2", d)
+    c1, c2 = V.as_covariance(cov1, "cov1", d, input_rtol(cov1)), V.as_covariance(cov2, "cov2", d, input_rtol(cov2))
     # W_2 scales with the data: computed on mean / r and cov / r², it neither overflows nor underflows.
     r = max(*(_max_abs(m) for m in (m1, m2)), *(math.sqrt(_max_abs(c)) for c in (c1, c2))) or 1.0
     m1, m2, c1, c2 = m1 / r, m2 / r, c1 / r / r, c2 / r / r
@@ -288,56 +288,3 @@ def _nuclear_norm(matrix):
 
         return torch.linalg.svdvals(matrix).sum()
     return float(np.linalg.svd(matrix, compute_uv=False).sum())
-
-
-def _as_mean(mean, name: str):
-    arr = V.as_real_array(mean, name)
-    if arr.ndim != 1 or arr.shape[0] == 0:
-        raise InputError(
-            f"{name} must be a non-empty 1-D vector (a mean of length d); got shape {tuple(arr.shape)}. "
-            "Pass x.mean(axis=0) of samples x of shape (n, d)."
-        )
-    return arr
-
-
-def _as_covariance(cov, name: str, d: int):
-    rtol = input_rtol(cov)
-    arr = V.as_real_array(cov, name)
-    if tuple(arr.shape) != (d, d):
-        raise InputError(
-            f"{name} must be a ({d}, {d}) covariance matrix to match the means of length {d}; got shape "
-            f"{tuple(arr.shape)}. Pass np.cov(x, rowvar=False) of samples x of shape (n, {d})."
-        )
-    values = to_numpy(arr)
-    largest = float(np.abs(values).max())
-    asymmetry = float(np.abs(values - values.T).max())
-    if asymmetry > rtol * largest:
-        raise InputError(
-            f"{name} must be symmetric (max |C - Cᵀ| <= {rtol:.1e} max |C|); got max |C - Cᵀ| = {asymmetry:.3g} "
-            f"with max |C| = {largest:.3g}. Pass (C + C.T) / 2 if the asymmetry is rounding, else check that "
-            "C is a covariance matrix."
-        )
-    _check_psd((values + values.T) / 2, name, rtol)
-    return arr
-
-
-def _check_psd(values: np.ndarray, name: str, rtol: float) -> None:
-    """Smallest eigenvalue >= -rtol ‖C‖_F, tested by a Cholesky factorisation of C + rtol ‖C‖_F I."""
-    largest = float(np.abs(values).max())
-    if largest == 0:
-        return
-    values = values / largest
-    norm = float(np.linalg.norm(values))
-    shifted = values + rtol * norm * np.eye(values.shape[0])
-    try:
-        np.linalg.cholesky(shifted)
-        return
-    except np.linalg.LinAlgError:
-        smallest = float(np.linalg.eigvalsh(values)[0])
-    if smallest >= -rtol * norm:
-        return
-    raise InputError(
-        f"{name} must be positive semi-definite (smallest eigenvalue >= -{rtol:.1e} ‖C‖_F); got smallest "
-        f"eigenvalue {smallest * largest:.3g} with ‖C‖_F = {norm * largest:.3g}. A covariance has no negative "
-        "eigenvalues: compute it with np.cov(x, rowvar=False), or clip its eigenvalues at 0."
-    )

@@ -5,6 +5,8 @@ import pytest
 import torch
 
 import otdist
+from otdist import _validation as V
+from otdist.exceptions import InputError, InputTypeError
 
 
 @pytest.mark.parametrize(
@@ -68,3 +70,56 @@ def test_base_must_be_valid():
         otdist.kl([1.0], [1.0], base=1)
     with pytest.raises(ValueError, match="base must be a real number > 0"):
         otdist.js([1.0], [1.0], base=-2)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_covariance_checks_live_here_with_their_tolerance(seed):
+    """A covariance whose smallest eigenvalue is -rtol ‖C‖_F / 2 passes, one at -2 rtol ‖C‖_F is refused
+    (eigenvalues planted through a random rotation); gaussian_w2 refuses it with this module's message."""
+    from otdist.gaussian import gaussian_w2, input_rtol
+
+    rng = np.random.default_rng(seed)
+    d, rtol = 4, 1e-6
+    rotation = np.linalg.qr(rng.normal(size=(d, d)))[0]
+    eigenvalues = np.array([0.0, 1.0, 2.0, 3.0])
+    norm = np.linalg.norm(eigenvalues)
+    for factor, ok in ((0.5, True), (2.0, False)):
+        eigenvalues[0] = -factor * rtol * norm
+        cov = rotation @ np.diag(eigenvalues) @ rotation.T
+        cov = (cov + cov.T) / 2
+        if ok:
+            V.check_psd(cov, "cov", rtol)
+            np.testing.assert_array_equal(V.as_covariance(cov, "cov", d, rtol), cov)
+        else:
+            with pytest.raises(InputError, match="cov must be positive semi-definite") as info:
+                V.as_covariance(cov, "cov", d, rtol)
+            cov = rotation @ np.diag([-1.0, 1.0, 2.0, 3.0]) @ rotation.T
+            with pytest.raises(InputError) as from_w2:
+                gaussian_w2(np.zeros(d), np.eye(d), np.zeros(d), (cov + cov.T) / 2)
+            with pytest.raises(InputError) as direct:
+                V.as_covariance((cov + cov.T) / 2, "cov2", d, input_rtol(cov))
+            assert str(from_w2.value) == str(direct.value) and "clip its eigenvalues" in str(info.value)
+
+
+def test_mean_and_level_checks_live_here():
+    with pytest.raises(InputError, match=r"mean1 must be a non-empty 1-D vector.*got shape \(2, 2\)"):
+        V.as_mean(np.zeros((2, 2)), "mean1")
+    np.testing.assert_array_equal(V.as_mean([1.0, 2.0], "m"), [1.0, 2.0])
+    assert V.check_level(0.9) == 0.9
+    for bad, error in ((95, InputError), (0.0, InputError), (True, InputTypeError), ("0.9", InputTypeError)):
+        with pytest.raises(error, match="level must be"):
+            V.check_level(bad)
+
+
+def test_no_validation_helpers_outside_the_validation_module():
+    """The interval and Gaussian modules keep no input checks of their own."""
+    import ast
+    from pathlib import Path
+
+    import otdist
+
+    root = Path(otdist.__file__).parent
+    for module in ("_intervals.py", "gaussian.py"):
+        names = {node.name for node in ast.walk(ast.parse((root / module).read_text()))
+                 if isinstance(node, ast.FunctionDef)}
+        assert not names & {"check_level", "_as_mean", "_as_covariance", "_check_psd"}, module
