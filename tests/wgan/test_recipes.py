@@ -22,7 +22,7 @@ def _params(module):
     return torch.cat([p.detach().flatten() for p in module.state_dict().values() if p.dtype.is_floating_point])
 
 
-@pytest.mark.parametrize("data", ["25gaussians", "swissroll"])
+@pytest.mark.parametrize("data", ["25gaussians"])
 def test_the_same_seed_gives_the_same_metrics_and_another_seed_does_not(tmp_path, data):
     first = wgan.train(_tiny(tmp_path / "a", data=data, seed=3))
     again = wgan.train(_tiny(tmp_path / "b", data=data, seed=3))
