@@ -191,3 +191,39 @@ def test_progress_is_passed_through_to_compare(tmp_path, monkeypatch, capsys):
     assert calls[0]["progress"] is True
     assert calls[0]["options"] == {"sliced": {"progress": True}, "neural": {"progress": True}}
     assert calls[1]["progress"] is False and not calls[1].get("options")
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_two_sample_test_takes_metric_options(tmp_path, capsys, seed):
+    """--option KEY=VALUE (JSON scalar, else text) reaches the metric: the printed statistic is the one of
+    two_sample_test with those options, and differs from the default kernel's."""
+    from otdist.two_sample import two_sample_test
+
+    rng = np.random.default_rng(seed)
+    x, y = rng.normal(size=(30, 2)), rng.normal(size=(30, 2)) + 0.5
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", y)
+    argv = ["test", str(tmp_path / "x.npy"), str(tmp_path / "y.npy"), "--metric", "mmd", "--permutations", "19"]
+    assert main(argv + ["--option", "kernel=laplacian", "--option", "bandwidth=0.5"]) == 0
+    out = capsys.readouterr().out
+    given = two_sample_test(x, y, metric="mmd", n_permutations=19, seed=0, kernel="laplacian", bandwidth=0.5)
+    default = two_sample_test(x, y, metric="mmd", n_permutations=19, seed=0)
+    assert f"statistic: {given.statistic:.6g}\n" in out and f"{default.statistic:.6g}" != f"{given.statistic:.6g}"
+
+
+def test_two_sample_test_prints_the_sinkhorn_epsilon_and_refuses_bad_options(tmp_path, capsys):
+    from otdist.two_sample import two_sample_test
+
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=(12, 2)), rng.normal(size=(12, 2))
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", y)
+    argv = ["test", str(tmp_path / "x.npy"), str(tmp_path / "y.npy"), "--metric", "sinkhorn", "--permutations", "3"]
+    assert main(argv + ["--option", "epsilon=0.25"]) == 0
+    assert "epsilon:   0.25  (absolute" in capsys.readouterr().out
+    assert two_sample_test(x, y, metric="sinkhorn", n_permutations=3, epsilon=0.25).epsilon == 0.25
+    assert main(argv + ["--option", "epsilon=-1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "epsilon must be a real number > 0" in err
+    assert main(argv + ["--option", "epsilon"]) == 2
+    assert "expected KEY=VALUE" in capsys.readouterr().err
