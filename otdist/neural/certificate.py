@@ -8,8 +8,11 @@ between the two empirical measures gives
 F is the fold-averaged critic (1/K) sum_k f_k, whose Lipschitz constant is at most the mean of the
 critics' bounds; L is computed from the critics' weights in float64 (:func:`lipschitz_bound`), so the
 certificate does not rest on a gradient norm measured at some points, which certifies nothing.  It
-holds for every critic family, and L = 1 up to float64 rounding for the GroupSort, linear and anchor
-critics, which are 1-Lipschitz by construction.  It bounds the W1 between the *given samples*; an
+holds for every critic family.  GroupSort critics with orthonormal weights, anchor critics and unit
+linear critics are 1-Lipschitz by construction (L = 1 up to float64 rounding when every fold selected
+one of them, and F is then 1-Lipschitz too); a corrected linear critic ``c u . x`` has L = c >= 1
+(:func:`otdist.neural.families.corrected_mean_difference_critic`), and "gp"/"clip" critics the product
+of their layers' spectral norms.  It bounds the W1 between the *given samples*; an
 average of per-fold held-out values is no such bound (each is an estimate of E_P f_k - E_Q f_k).
 
 Upper bound.  The R^d cost (1/n) sum |x_i - y_sigma(i)| of any coupling is at least the empirical

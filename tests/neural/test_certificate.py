@@ -9,7 +9,8 @@ import torch
 import otdist
 from otdist.neural import KRDualEstimator
 from otdist.neural.certificate import critic_values, lipschitz_bound
-from otdist.neural.families import AnchorCritic, LinearCritic, anchor_critic, mean_difference_critic
+from otdist.neural.families import (MAX_CORRECTION, AnchorCritic, LinearCritic, anchor_critic,
+                                    corrected_mean_difference_critic, mean_difference_critic, squared_mean_difference)
 
 #: A quick configuration: every family trains for at most 60 steps on batches of 64.
 QUICK = dict(steps=60, batch_size=64, hidden=16, n_folds=3, progress=False, device="cpu")
@@ -39,13 +40,19 @@ def _shapes(rng, kind, n, d):
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_fold_averaged_critic_is_one_lipschitz_on_random_pairs(seed):
+@pytest.mark.parametrize("correct_linear", [False, True])
+def test_fold_averaged_critic_is_one_lipschitz_on_random_pairs(seed, correct_linear):
     # A check, not the certificate: |F(x) - F(y)| <= Lip(F) |x - y| on pairs at many scales; it would fail if a
     # family were not 1-Lipschitz (e.g. an unnormalised mean difference, or a sum instead of a min of anchors).
+    # A corrected linear critic c u . x is c-Lipschitz: the bound is then the mean of the critics' c (or 1).
     rng = np.random.default_rng(seed)
     x, y = _shapes(rng, ("shift", "scale", "other")[seed], 120, 3)
-    res = KRDualEstimator(families=ALL_FAMILIES, seed=seed, **QUICK).fit(x, y)
-    assert res.lipschitz_bound == pytest.approx(1.0, abs=1e-6)
+    res = KRDualEstimator(families=ALL_FAMILIES, seed=seed, correct_linear=correct_linear, **QUICK).fit(x, y)
+    own = [float(c.direction.double().norm()) if c.kind == "linear" else 1.0 for c in res.critics]
+    if not correct_linear:
+        assert own == pytest.approx([1.0] * len(own), abs=1e-6)
+    assert res.lipschitz_bound == pytest.approx(np.mean(own), rel=1e-9)
+    assert 1.0 - 1e-6 <= res.lipschitz_bound <= MAX_CORRECTION
     px, py = _pairs(rng, 3)
     assert _averaged_ratio(res.critics, px, py) <= res.lipschitz_bound * (1 + RATIO_TOL)
 
