@@ -346,6 +346,29 @@ def _divergence_preflight(x, y, options: dict) -> None:
     registry.signature_preflight(sinkhorn_divergence)(x, y, registry.ground_metric_options(options))
 
 
+def absolute_epsilon(x, y, epsilon: float | None = None, relative: bool = False, p: float = 1,
+                     ground_metric: Metric = "euclidean", minkowski_p: float | None = None) -> float:
+    """The absolute epsilon :func:`sinkhorn_divergence` uses between x and y with these options.
+
+    ``epsilon=None`` is ``DEFAULT_RELATIVE_EPSILON`` (1%) of the cost spread ``max C - min C`` of the x-y
+    cost ``C = d(x, y) ** p``; a relative epsilon is that fraction of it (the fraction itself when every
+    cost is equal); an absolute one is returned as given. The spread is found by blocks of rows, never
+    building C. ``distance(x, y, metric="sinkhorn", epsilon=e)`` then reproduces the default value.
+    ``two_sample_test`` and ``pairwise`` resolve a relative epsilon against other spreads (the pooled
+    sample; a bound over all the datasets) and report theirs as ``result.epsilon``.
+
+    Examples
+    --------
+    >>> from otdist.entropic import absolute_epsilon
+    >>> absolute_epsilon([[0.0], [1.0]], [[3.0]])  # costs 3 and 2: 1% of their spread 1
+    0.01
+    """
+    inputs = S.inputs(x, y, None, None, masses=False)
+    opts = S.options(inputs, p, epsilon, relative, ground_metric, DEFAULT_SCALING, None, DEFAULT_MAX_ITER,
+                     DEFAULT_MAX_SIZE, "online", "raise", None, False, minkowski_p)
+    return float(S.absolute_epsilon(opts, S.geometry(inputs, opts, ground_metric, minkowski_p)))
+
+
 registry.register_method(registry.MethodSpec(
     "sinkhorn", sinkhorn_method, "entropic OT (log-domain Sinkhorn); value from the entropic plan's <P, C>",
     exact=False, gradients="values and weights", memory="O(nm), or O((n + m) d) online"))

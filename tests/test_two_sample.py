@@ -469,3 +469,44 @@ def test_jackknife_of_20000_points_per_side():
     ci = ts.confidence_interval(x, y, metric="energy")
     assert ci.value == pytest.approx(np.sqrt(energy_u_statistic_1d(x, y)), rel=1e-9)
     assert ts.confidence_interval(x[:, None], y[:, None], metric="mmd").lower >= 0.0
+
+
+# --------------------------------------------------------------------------- the absolute epsilon of each Sinkhorn
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("p", [1, 2])
+def test_absolute_epsilon_is_the_one_the_divergence_uses(seed, p):
+    """1% of max C - min C of the x-y cost (scipy's cdist); passing it back reproduces the default value."""
+    from otdist.entropic import absolute_epsilon
+
+    rng = np.random.default_rng(seed)
+    x, y = rng.normal(size=(20, 2)), rng.normal(size=(15, 2)) + 1.0
+    cost = cdist(x, y) ** p
+    epsilon = absolute_epsilon(x, y, p=p)
+    assert epsilon == pytest.approx(0.01 * (cost.max() - cost.min()), rel=1e-12)
+    assert absolute_epsilon(x, y, epsilon=0.1, relative=True, p=p) == pytest.approx(0.1 * np.ptp(cost), rel=1e-12)
+    assert absolute_epsilon(x, y, epsilon=0.3, p=p) == 0.3
+    assert absolute_epsilon(x, y, ground_metric="cityblock") == pytest.approx(0.01 * np.ptp(cdist(x, y, "cityblock")),
+                                                                            rel=1e-12)
+    default = otdist.distance(x, y, metric="sinkhorn", p=p)
+    assert otdist.distance(x, y, metric="sinkhorn", p=p, epsilon=epsilon) == pytest.approx(default, rel=1e-12)
+    with pytest.raises(InputError, match="epsilon must be a real number > 0"):
+        absolute_epsilon(x, y, epsilon=-1.0)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_test_and_interval_report_the_epsilon_that_reproduces_their_value(seed):
+    """The pooled sample's spread (cdist of z with itself) sets the epsilon; distance() at that absolute
+    epsilon gives the statistic and the interval's value. Other metrics report None."""
+    rng = np.random.default_rng(seed)
+    x, y = rng.normal(size=(12, 2)), rng.normal(size=(10, 2)) + 0.7
+    z = np.concatenate([x, y])
+    pooled = 0.01 * np.ptp(cdist(z, z))
+    result = ts.two_sample_test(x, y, metric="sinkhorn", n_permutations=3, seed=seed)
+    ci = ts.confidence_interval(x, y, metric="sinkhorn", level=0.8, n_resamples=10, seed=seed)
+    for reported, value in ((result.epsilon, result.statistic), (ci.epsilon, ci.value)):
+        assert reported == pytest.approx(pooled, rel=1e-12)
+        assert otdist.distance(x, y, metric="sinkhorn", epsilon=reported) == pytest.approx(value, rel=1e-9, abs=1e-12)
+    assert ts.two_sample_test(x, y, n_permutations=3).epsilon is None
+    assert ts.confidence_interval(x, y).epsilon is None
