@@ -45,6 +45,9 @@ MEMORY_BUDGET = 1 << 27
 #: Working bytes per level of one weighted 1-D solve in float64 (merged levels, sort orders, cumulative masses,
 #: staircase indices): measured 82 with tracemalloc, rounded up.  A uniform solve needs 8.
 LEVEL_BYTES = 96
+#: Below this distance the squares in the plain norm may be subnormal (losing relative precision past one ulp)
+#: or vanish, as a distance of 1e-200 would: such distances are recomputed from the coordinates scaled by the largest.
+UNSCALED_NORM_MIN = math.sqrt(np.finfo(np.float64).tiny) / np.finfo(np.float64).eps
 #: Float64 arrays of d entries held per coupled pair while its distance is taken: both points and their difference.
 PAIR_ARRAYS = 3
 
@@ -90,31 +93,61 @@ def _needs_graph(*arrays) -> bool:
     return torch.is_grad_enabled() and any(is_torch(t) and t.requires_grad for t in arrays)
 
 
+def _blocked_costs(x, y, a, b, p: float, theta, uniform: bool, blocks, progress: bool):
+    """The slices' W_p^p (L,) of torch inputs that need gradients, with no per-direction array kept for the
+    backward pass: each block's graph is rebuilt there, differentiated and freed before the next block's."""
+    import torch
+
+    class BlockedSlices(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, *inputs):
+            ctx.save_for_backward(*inputs)
+            return torch.cat([_slice_costs(*inputs[:4], p, inputs[4][:, k0:k1], uniform)
+                              for k0, k1 in tqdm(blocks, desc="sliced", unit="block", disable=not progress,
+                                                 leave=False)])
+
+        @staticmethod
+        def backward(ctx, grad_costs):
+            wanted = ctx.needs_input_grad
+            gradients = [None] * len(wanted)
+            for k0, k1 in blocks:
+                with torch.enable_grad():
+                    leaves = [t.detach().requires_grad_(need) for t, need in zip(ctx.saved_tensors, wanted)]
+                    costs = _slice_costs(*leaves[:4], p, leaves[4][:, k0:k1], uniform)
+                    targets = [leaf for leaf in leaves if leaf.requires_grad]
+                    parts = iter(torch.autograd.grad(costs, targets, grad_costs[k0:k1], allow_unused=True))
+                for i, need in enumerate(wanted):
+                    part = next(parts) if need else None
+                    if part is not None:
+                        gradients[i] = part if gradients[i] is None else gradients[i].add_(part)
+            return tuple(gradients)
+
+    return BlockedSlices.apply(x, y, a, b, theta)
+
+
 def solve(x, y, a, b, p: float, theta: np.ndarray, *, uniform: bool, progress: bool = False) -> SlicedEstimate:
     """Monte-Carlo sliced W_p^p over the directions ``theta`` (d, L), by blocks of directions.
 
-    For torch input that needs gradients, each block of several is checkpointed: its projections, sort orders
-    and staircase are recomputed block by block in the backward pass instead of being held for all directions.
+    For torch input that needs gradients, in several blocks, the backward pass rebuilds and differentiates one
+    block's projections, sort orders and staircase at a time instead of holding them for all directions.
     """
     if is_torch(x):
         theta = to_torch(theta, x) if not is_torch(theta) else theta
     n_proj = theta.shape[1]
     blocks = projection_blocks(x.shape[0] + y.shape[0], n_proj)
-    costs = _slice_costs
     if is_torch(x) and len(blocks) > 1 and _needs_graph(x, y, a, b, theta):
-        from torch.utils.checkpoint import checkpoint
-
-        def costs(*args):
-            return checkpoint(_slice_costs, *args, use_reentrant=False)
-
-    parts = [costs(x, y, a, b, p, theta[:, k0:k1], uniform)
+        return _estimate(_blocked_costs(x, y, a, b, p, theta, uniform, blocks, progress))
+    parts = [_slice_costs(x, y, a, b, p, theta[:, k0:k1], uniform)
              for k0, k1 in tqdm(blocks, desc="sliced", unit="block", disable=not progress, leave=False)]
     if is_torch(x):
         import torch
 
-        costs = torch.cat(parts)
-    else:
-        costs = np.concatenate(parts)
+        return _estimate(torch.cat(parts))
+    return _estimate(np.concatenate(parts))
+
+
+def _estimate(costs) -> SlicedEstimate:
+    n_proj = costs.shape[0]
     if n_proj == 1:
         return SlicedEstimate(costs.mean(), None, costs)
     spread = float(costs.detach().std()) if is_torch(costs) else float(np.std(costs, ddof=1))
@@ -181,5 +214,17 @@ def coupling_cost(x, y, a, b, p: float, theta: np.ndarray) -> float:
     coupling = exact_1d.monotone_coupling(x @ theta, y @ theta, a, b, p)
     distance = np.empty(coupling.mass.shape[0])
     for k0, k1 in pair_blocks(distance.shape[0], x.shape[1]):
-        distance[k0:k1] = np.linalg.norm(x[coupling.u_index[k0:k1]] - y[coupling.v_index[k0:k1]], axis=1)
+        distance[k0:k1] = _norms(x[coupling.u_index[k0:k1]] - y[coupling.v_index[k0:k1]])
     return float(coupling.mass @ exact_1d.power(distance, p))
+
+
+def _norms(delta: np.ndarray) -> np.ndarray:
+    """The euclidean norm of each row, without underflow in the squares (rows below UNSCALED_NORM_MIN rescaled)."""
+    distance = np.linalg.norm(delta, axis=1)
+    small = np.flatnonzero(distance < UNSCALED_NORM_MIN)
+    if small.size:
+        scale = np.abs(delta[small]).max(axis=1)
+        nonzero = scale > 0
+        rows, scale = small[nonzero], scale[nonzero]
+        distance[rows] = scale * np.linalg.norm(delta[rows] / scale[:, None], axis=1)
+    return distance

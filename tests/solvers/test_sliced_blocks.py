@@ -1,6 +1,7 @@
 """Sliced and max-sliced W_p computed in blocks of bounded memory: the same values, bounds and torch gradients
 as in one block, no block above the memory budget, and working memory independent of the dimension d."""
 
+import math
 import tracemalloc
 
 import numpy as np
@@ -148,3 +149,15 @@ def test_working_memory_does_not_grow_with_the_dimension(monkeypatch, method):
     allowed = 2 * sliced.LEVEL_BYTES * (n + m) + 2 * TEST_BUDGET
     assert allowed < x.nbytes + y.nbytes  # the bound would catch one copy of the points
     assert peak <= allowed
+
+
+@pytest.mark.parametrize("d", [1, 3])
+@pytest.mark.parametrize("gap", [5.0100039e-275, 1e-200, 1e-160])
+def test_upper_bound_of_tiny_distances_does_not_underflow(d, gap):
+    """Point masses at 0 and at y: W_1 = |y| (math.hypot, which scales), which the upper bound must not fall below
+    although |y| ** 2 underflows in a plain norm (the bound was 0 for |y| = 5e-275 on the line)."""
+    x, y = np.zeros((1, d)), np.full((1, d), gap / np.sqrt(d))
+    exact = math.hypot(*y[0])
+    lower, upper = otdist.transport(x, y, p=1, method="sliced", n_projections=3, seed=0).bounds
+    assert lower <= exact * (1 + REL) and upper >= exact * (1 - REL)
+    assert upper == pytest.approx(exact, rel=REL)
