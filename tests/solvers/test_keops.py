@@ -7,15 +7,22 @@ terms: ROUNDOFFS * (n + m + d) * finfo.eps relative to max |f| + max C (1e-13 in
 6e-5 in float32).  Every formula compiles once (g++, tens of seconds) into KeOps's cache, so the
 tests use few of them: the softmin for p = 1, 2 in float64 and p = 2 in float32, the plan
 statistics for p = 2 in float64.
+
+Through ``otdist.sinkhorn(..., backend="keops")`` both solvers stop on an L1 marginal error <= tol
+= 1e-12, so the values agree with the tensorized solver to about tol * max C: AGREEMENT = 1e-10, as
+for the online backend (tests/solvers/test_online_backend.py).
 """
 
 import importlib.util
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
+import otdist
+from otdist import _entropic_setup
 from otdist.cost import ground_cost
 from otdist.exceptions import InputError
 
@@ -28,6 +35,7 @@ ROUNDOFFS = 4
 B, N, M, D = 2, 70, 50, 3
 EPS = 0.05
 SEEDS = (0, 1, 2)
+AGREEMENT = 1e-10
 
 
 def _problem(seed, dtype):
@@ -102,3 +110,24 @@ def test_availability_check_keeps_keops_notices_off_stdout():
     code = "from otdist.solvers.keops import keops_available; assert keops_available()"
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert run.stdout == ""
+
+
+@pytest.mark.skipif("keops" not in _entropic_setup.BACKENDS, reason='backend="keops" is not wired into otdist.sinkhorn')
+def test_sinkhorn_keops_backend_equals_tensorized():
+    for seed in (0, 1):
+        rng = np.random.default_rng(seed)
+        x, y = rng.random((60, 3)), rng.random((45, 3)) + 0.2
+        a, b = rng.random(60) + 0.05, rng.random(45) + 0.05
+        a[3] = 0.0
+        kw = dict(p=2, epsilon=0.05, tol=1e-12)
+        dense = otdist.sinkhorn(x, y, a, b, backend="tensorized", **kw)
+        keops = otdist.sinkhorn(x, y, a, b, backend="keops", **kw)
+        assert keops.converged and keops.marginal_error <= 1e-12
+        for name in ("value", "transport_cost", "entropic_cost"):
+            assert getattr(keops, name) == pytest.approx(getattr(dense, name), abs=AGREEMENT)
+        (f1, g1), (f2, g2) = dense.potentials, keops.potentials
+        active = a > 0
+        shift = np.mean(f2[active] - f1[active])  # potentials are defined up to (f + c, g - c)
+        scale = max(np.abs(f1[active]).max(), 1.0)
+        assert np.abs(f2[active] - f1[active] - shift).max() <= 1e-8 * scale
+        assert np.abs(g2 - g1 + shift).max() <= 1e-8 * scale
