@@ -38,7 +38,9 @@ CLIP_OPTIMISER = ("rmsprop", 5e-5, (0.0, 0.0))
 LIPSCHITZ_OPTIMISER = ("adam", 1e-4, (0.5, 0.9))
 #: Settings of the gradient-penalty critic per dataset.
 GP_RECIPES = {
-    "8gaussians": Recipe(steps=4000, architecture=_points(64), data_scale=1.414, gp_weight=0.1, lr=1e-3),
+    # The toy code's settings at Adam 1e-3 and 4000 steps oscillate at the end (8/8 modes at step 3200,
+    # 6/8 at 4000, seed 0): 8 Gaussians keep the settings measured at 8/8 before.
+    "8gaussians": Recipe(steps=12000, architecture=_points(64), gp_weight=10.0, betas=(0.0, 0.9)),
     "25gaussians": Recipe(steps=7500, architecture=_points(128), data_scale=2.828, gp_weight=0.1, lr=1e-3),
     "swissroll": Recipe(steps=6000, architecture=_points(128), data_scale=1.0, gp_weight=0.1, lr=1e-4),
     "digits": Recipe(steps=6000, architecture=IMAGES, gp_weight=10.0, betas=(0.0, 0.9)),
