@@ -150,12 +150,17 @@ def _solve_max_sliced(problem: Problem, need_plan: bool, n_projections=_UNSET, s
     return dataclasses.replace(result, bounds=bounds)
 
 
+#: Working memory: the points as float64 arrays (a copy of other dtypes), one 1-D problem's O(n + m) arrays,
+#: and blocks of projections or of coupled pairs within solvers.sliced.MEMORY_BUDGET.
+SLICED_MEMORY = f"O(n + m) + blocks of {sliced.MEMORY_BUDGET >> 20} MB, beyond the points in float64"
+
+
 register_method(MethodSpec("sliced", _solve_sliced, "sliced W_p: the mean of 1-D W_p^p over random directions",
-                           exact=False, gradients="values and weights", memory="O((n + m) n_projections)"))
+                           exact=False, gradients="values and weights", memory=SLICED_MEMORY))
 register_method(MethodSpec("max-sliced", _solve_max_sliced,
                            "max-sliced W_p: the largest 1-D W_p over directions (ascent from the best sampled one)",
                            exact=False, gradients="values and weights (at the maximising direction)",
-                           memory="O((n + m) (n_projections + d))"))
+                           memory=SLICED_MEMORY))
 
 
 def _sliced_metric(method: str):
@@ -169,7 +174,7 @@ def _sliced_metric(method: str):
 
 registry.register_metric(registry.MetricSpec(
     "sliced", _sliced_metric("sliced"), "sliced Wasserstein W_p (random projections, seeded)",
-    gradients="values and weights", memory="O((n + m) n_projections)", fixed=("method",)))
+    gradients="values and weights", memory=SLICED_MEMORY, fixed=("method",)))
 registry.register_metric(registry.MetricSpec(
     "max_sliced", _sliced_metric("max-sliced"), "max-sliced Wasserstein W_p (largest 1-D W_p over directions)",
-    gradients="values and weights", memory="O((n + m) (n_projections + d))", fixed=("method",)))
+    gradients="values and weights", memory=SLICED_MEMORY, fixed=("method",)))
