@@ -78,11 +78,15 @@ class AnchorCritic(nn.Module):
 
 def mean_difference_critic(x: torch.Tensor, y: torch.Tensor) -> LinearCritic:
     """The linear critic along ``mean(x) - mean(y)`` (any unit vector when the means coincide)."""
-    difference = x.double().mean(0) - y.double().mean(0)
+    return LinearCritic(_unit(x.double().mean(0) - y.double().mean(0)).to(x.dtype))
+
+
+def _unit(difference: torch.Tensor) -> torch.Tensor:
+    """``difference`` normalised (float64; the all-ones direction normalised when it is zero or not finite)."""
     norm = difference.norm()
     if not torch.isfinite(norm) or norm == 0:
         difference, norm = torch.ones_like(difference), torch.tensor(difference.numel() ** 0.5, dtype=torch.float64)
-    return LinearCritic((difference / norm).to(x.dtype))
+    return difference / norm
 
 
 def squared_mean_difference(x: torch.Tensor, y: torch.Tensor) -> float:
@@ -93,10 +97,15 @@ def squared_mean_difference(x: torch.Tensor, y: torch.Tensor) -> float:
     with S the unbiased sample covariances; equal to the two-sample U-statistic
     ``mean_{i != i'} x_i . x_i' + mean_{j != j'} y_j . y_j' - 2 mean_{i, j} x_i . y_j``.  It can be negative.
     """
-    x, y = x.detach().double(), y.detach().double()
-    difference = x.mean(0) - y.mean(0)
-    spread = x.var(0, correction=1).sum() / len(x) + y.var(0, correction=1).sum() / len(y)
+    difference, spread = _difference_and_spread(x, y)
     return float(difference.pow(2).sum() - spread)
+
+
+def _difference_and_spread(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean(x) - mean(y), tr S_x / n + tr S_y / m) in float64."""
+    x, y = x.detach().double(), y.detach().double()
+    spread = x.var(0, correction=1).sum() / len(x) + y.var(0, correction=1).sum() / len(y)
+    return x.mean(0) - y.mean(0), spread
 
 
 def corrected_mean_difference_critic(x: torch.Tensor, y: torch.Tensor) -> LinearCritic:
@@ -107,13 +116,14 @@ def corrected_mean_difference_critic(x: torch.Tensor, y: torch.Tensor) -> Linear
     expected between u and delta, and ``c u . delta`` estimates ``|delta|`` without that attenuation.
     The critic is c-Lipschitz (``lipschitz_bound()`` returns c); :mod:`otdist.neural.certificate` divides by it.
     """
-    unit = mean_difference_critic(x, y)
-    squared = squared_mean_difference(x, y)
-    observed = float((x.detach().double().mean(0) - y.detach().double().mean(0)).pow(2).sum())
+    difference, spread = _difference_and_spread(x, y)
+    observed = float(difference.pow(2).sum())
+    squared = observed - float(spread)
+    unit = _unit(difference).to(x.dtype)
     correction = 1.0 if observed == 0 else MAX_CORRECTION
     if squared > observed / MAX_CORRECTION**2:
         correction = (observed / squared) ** 0.5
-    return LinearCritic(unit.direction * correction)
+    return LinearCritic(unit * correction)
 
 
 def anchor_critic(x: torch.Tensor, y: torch.Tensor, generator: torch.Generator,

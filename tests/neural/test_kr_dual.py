@@ -8,6 +8,7 @@ import torch
 
 import otdist
 from otdist.neural import Critic, GroupSort, KRDualEstimator, gradient_norms, gradient_penalty
+from otdist.neural.families import MAX_CORRECTION
 from otdist.neural.kr_dual import CHOICES
 
 #: Relative optimisation gap allowed below W1 when the optimal critic is linear (1%).
@@ -83,7 +84,10 @@ def test_result_fields_and_estimate_on_new_samples(rng):
         estimator.estimate(x, y)
     res = estimator.fit(x, y)
     assert res.device == "cpu" and res.seconds > 0 and isinstance(res.critic, torch.nn.Module)
-    assert res.history.shape[0] == 5 and res.lipschitz_estimate <= 1 + 1e-3
+    # Gradient norms (float32) cannot exceed the Lipschitz bound computed from the weights (1, or the linear
+    # critics' attenuation correction c <= MAX_CORRECTION).
+    assert res.history.shape[0] == 5 and res.lipschitz_estimate <= res.lipschitz_bound * (1 + 1e-3)
+    assert 1 - 1e-6 <= res.lipschitz_bound <= MAX_CORRECTION
     assert res.standard_error > 0 and len(res.fold_values) == 5
     fresh = estimator.estimate(rng.normal(size=(2000, 2)), rng.normal(size=(2000, 2)) + [2.0, 0.0])
     assert fresh == pytest.approx(2.0, rel=0.1)
@@ -106,9 +110,10 @@ TARGET = 0.05
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("d", [2, 16, 64])
+@pytest.mark.parametrize("d", [2, 16, 64, 128])
 def test_translated_gaussians_within_five_percent(d):
-    # W1(N(0, I), N(v, I)) = |v| = 1. Before critic="auto" (GroupSort alone) d = 64 gave 0.916-0.981 over seeds.
+    # W1(N(0, I), N(v, I)) = |v| = 1. Before critic="auto" (GroupSort alone) d = 64 gave 0.916-0.981 over seeds;
+    # before the linear critic's attenuation correction, d = 128 gave 0.931-0.974 (mean 0.948 over 3 seeds).
     rng = np.random.default_rng(d)
     v = rng.normal(size=d)
     v /= np.linalg.norm(v)
