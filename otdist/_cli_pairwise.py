@@ -10,28 +10,16 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import json
 from pathlib import Path
 
 
 from . import _io
-from .cli import UsageError, positive_int, writable_directory
+from .cli import UsageError, metric_option, positive_int, writable_directory
 
 OUTPUTS = ("matrix.npy", "matrix.csv", "heatmap.png", "timings.json")
 #: Largest number of datasets whose names label the heat map's axes (beyond it the labels overlap).
 MAX_TICK_LABELS = 40
 FIGURE_SIZE = (6.4, 5.4)
-
-
-def _option(text: str) -> tuple[str, object]:
-    key, sep, raw = text.partition("=")
-    if not sep or not key.strip():
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        value = raw
-    return key.strip(), value
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -41,7 +29,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     parser = sub.add_parser("pairwise", help="the matrix of a metric between many .npy datasets (threads or Dask)")
     parser.add_argument("datasets", nargs="+", help=".npy files of samples, shape (n,) or (n, d); named by their stems")
     parser.add_argument("--metric", default="sinkhorn", help=f"one of {', '.join(sample_metrics())} (default: %(default)s)")
-    parser.add_argument("--option", action="append", type=_option, default=[], metavar="KEY=VALUE",
+    parser.add_argument("--option", action="append", type=metric_option, default=[], metavar="KEY=VALUE",
                         help="a metric option (JSON value, else text), e.g. --option epsilon=0.05; repeatable")
     parser.add_argument("--out", required=True, help="directory for the matrix, figure, timings and checkpoint")
     parser.add_argument("--scheduler", help="Dask scheduler address (tcp://host:8786), or 'local' for a LocalCluster")

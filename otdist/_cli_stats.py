@@ -24,7 +24,7 @@ def _test(args: argparse.Namespace) -> int:
 
 def add_parser(sub) -> None:
     """Add the ``test`` subcommand to the subparsers ``sub`` of ``otdist``'s parser."""
-    from ._cli_pairwise import _option as metric_option
+    from .cli import metric_option
     from .cli import positive_int, seed_argument
     from .comparison import sample_metrics
 

@@ -32,6 +32,9 @@ BACKENDS = ("auto", "tensorized", "online", "geomloss", "torch")
 #: Backends that rebuild the cost from the points instead of storing it.
 POINT_BACKENDS = ("online", "keops", "multiscale", "geomloss")
 ON_UNCONVERGED = ("raise", "warn")
+#: The online solver computes its first iterations' costs from float32 points while their largest centred
+#: coordinate lies in this range: its square (inside every distance) stays within float32's (1e-38 to 3e38).
+FLOAT32_COORDINATES = (1e-15, 1e15)
 
 
 @dataclass(frozen=True)
@@ -269,12 +272,28 @@ def softmin(geometry, opts: Options):
 
         return keops.KeOpsSoftmin(inputs.x, inputs.y, opts.p, opts.metric, opts.minkowski_p)
     lower = None
-    if inputs.x.dtype == torch.float64:
-        def lower():
-            x, y = inputs.x.detach().float(), inputs.y.detach().float()
-            return online.BlockSoftmin(lambda i0, i1: geometry.cost_of(x[:, i0:i1], y), n, m, torch.float32)
-
+    if inputs.x.dtype == torch.float64 and isinstance(opts.metric, str):
+        lower = partial(_float32_softmin, geometry)
     return online.BlockSoftmin(lambda i0, i1: geometry.rows(i0, i1).detach(), n, m, inputs.x.dtype, lower)
+
+
+def _float32_softmin(geometry):
+    """The row-block softmin on float32 copies of the points, centred on their common mean (the named ground
+    metrics are norms of x - y), for the first iterations of a float64 problem; None where the squared
+    coordinates would leave float32's range (distances are computed from them)."""
+    import torch
+
+    from .solvers import online
+
+    x, y = geometry.inputs.x.detach(), geometry.inputs.y.detach()
+    centre = torch.cat([x, y], dim=1).mean(dim=1, keepdim=True)
+    x, y = x - centre, y - centre
+    extent = max(float(x.abs().max()), float(y.abs().max()))
+    low, high = FLOAT32_COORDINATES
+    if not low <= extent <= high:
+        return None
+    x, y = x.float(), y.float()
+    return online.BlockSoftmin(lambda i0, i1: geometry.cost_of(x[:, i0:i1], y), *geometry.shape, torch.float32)
 
 
 def _online(geometry, opts: Options, eps: float, symmetric: bool):

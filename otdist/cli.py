@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import json
 import os
 import sys
 from pathlib import Path
@@ -44,6 +45,18 @@ def positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
     return value
+
+
+def metric_option(text: str) -> tuple[str, object]:
+    """``KEY=VALUE`` of ``--option``: the value parsed as JSON (numbers, true/false, lists), else kept as text."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = raw
+    return key.strip(), value
 
 
 def seed_argument(text: str) -> int:
@@ -287,6 +300,7 @@ def _one_line(err: BaseException) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status (0, 2 for a user error, 130 after an interrupted run)."""
+    os.environ.setdefault("KEOPS_VERBOSE", "0")  # KeOps's import-time notices would mix with the command's output
     try:
         args = build_parser().parse_args(argv)
         return args.func(args)

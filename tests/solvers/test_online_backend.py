@@ -158,3 +158,16 @@ def test_divergence_of_a_weighted_permuted_copy_is_zero(backend):
     perm = rng.permutation(20)
     value = otdist.sinkhorn_divergence(x, x[perm], a, a[perm], p=2, epsilon=0.1, backend=backend)
     assert abs(value) <= 1e-12 * 2 * np.abs(x).max() ** 2
+
+
+@pytest.mark.parametrize("scale, offset", [(1e-20, 0.0), (1e20, 0.0), (1e40, 0.0), (1.0, 1e8)])
+def test_online_at_extreme_cost_scales_matches_tensorized(scale, offset):
+    """A float64 problem runs its first iterations on float32 points only where their squares fit float32's
+    range (once the points at 1e20 overflowed there and the run never converged) and after centring them."""
+    x, y, a, b = _problem(13, 30, 25, 2)
+    x, y = x * scale + offset, y * scale + offset
+    kw = dict(p=1, epsilon=0.05, relative=True, tol=1e-10)
+    dense = otdist.sinkhorn(x, y, a, b, backend="tensorized", **kw)
+    stream = otdist.sinkhorn(x, y, a, b, backend="online", **kw)
+    assert stream.converged and stream.n_iter <= 2 * dense.n_iter + 10
+    assert stream.transport_cost == pytest.approx(dense.transport_cost, rel=1e-8)
