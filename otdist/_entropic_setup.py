@@ -28,7 +28,7 @@ DEFAULT_TOL = {"float64": 1e-8, "float32": 1e-4}
 GUARD_ALTERNATIVES = 'backend="online" (or "auto"), which never stores the cost matrix, or method="sliced"'
 GEOMLOSS_GUARD = 'install pykeops for GeomLoss\'s online backend, backend="online", or method="sliced"'
 #: "torch" is the older name of "tensorized".
-BACKENDS = ("auto", "tensorized", "online", "geomloss", "torch")
+BACKENDS = ("auto", "tensorized", "online", "keops", "geomloss", "torch")
 #: Backends that rebuild the cost from the points instead of storing it.
 POINT_BACKENDS = ("online", "keops", "multiscale", "geomloss")
 ON_UNCONVERGED = ("raise", "warn")
