@@ -61,8 +61,9 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def marginal_error(x, y, f, g, log_a, log_b) -> float:
-    """L1 error of both marginals of P = exp(log_a + log_b + (f + g - C) / eps), by KeOps reductions."""
+def marginal_error(x, y, f, g, log_a, log_b, target=None) -> float:
+    """L1 error of both marginals of P = exp(log_a + log_b + (f + g - C) / eps), by KeOps reductions,
+    against the weights exp(log_a), exp(log_b) (or the uniform weights, ``target="uniform"``)."""
     import torch
 
     from otdist.solvers.keops import KeOpsSoftmin
@@ -71,7 +72,9 @@ def marginal_error(x, y, f, g, log_a, log_b) -> float:
     f, g, log_a, log_b = (torch.as_tensor(t).double().reshape(1, -1) for t in (f, g, log_a, log_b))
     _, columns = KeOpsSoftmin(x, y, 2, "euclidean").plan_statistics(f, g, log_a, log_b, EPS)
     _, rows = KeOpsSoftmin(y, x, 2, "euclidean").plan_statistics(g, f, log_b, log_a, EPS)
-    return float((rows - log_a.exp()).abs().sum() + (columns - log_b.exp()).abs().sum())
+    a, b = (torch.full_like(log_a, 1.0 / log_a.shape[1]), torch.full_like(log_b, 1.0 / log_b.shape[1])) \
+        if target == "uniform" else (log_a.exp(), log_b.exp())
+    return float((rows - a).abs().sum() + (columns - b).abs().sum())
 
 
 class Capped:
@@ -87,6 +90,8 @@ class Capped:
 
     def rows(self, g, log_b, eps):
         self._check()
+        if self.passes:  # progress of a run the parent may kill in the middle of a pass
+            print(f"ITERATIONS {self.passes} {time.perf_counter() - self.start:.3f} {peak_rss_mb():.1f}", flush=True)
         self.passes += 1
         return self.softmin.rows(g, log_b, eps)
 
@@ -184,7 +189,7 @@ def run_ott(x, y) -> dict:
     zeros_a, zeros_b = [0.0] * len(x), [0.0] * len(y)  # OTT's potentials include eps log a, eps log b
     import numpy as np
 
-    result["marginal_error"] = marginal_error(x, y, np.asarray(f), np.asarray(g), zeros_a, zeros_b)
+    result["marginal_error"] = marginal_error(x, y, np.array(f), np.array(g), zeros_a, zeros_b, "uniform")
     return result
 
 
@@ -206,8 +211,14 @@ def launch(backend: str, n: int, seed: int, cap: float) -> dict:
     start = time.perf_counter()
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=cap + 60)
-    except subprocess.TimeoutExpired:
-        return {"capped": True, "wall_s": time.perf_counter() - start, "killed": True}
+    except subprocess.TimeoutExpired as exc:
+        out = {"capped": True, "wall_s": time.perf_counter() - start, "killed": True}
+        text = exc.stdout.decode() if isinstance(exc.stdout, bytes) else exc.stdout or ""
+        progress = [line.split() for line in text.splitlines() if line.startswith("ITERATIONS")]
+        if progress:
+            iterations, seconds, rss = int(progress[-1][1]), float(progress[-1][2]), float(progress[-1][3])
+            out.update(iterations=iterations, s_per_iteration=seconds / iterations, peak_rss_mb=rss)
+        return out
     for line in done.stdout.splitlines():
         if line.startswith("RESULT "):
             return json.loads(line[len("RESULT "):])

@@ -118,9 +118,9 @@ class KeOpsSoftmin:
     -----
     The points are detached: the solver runs without autograd (:mod:`otdist.solvers.log_sinkhorn`).
     A zero weight (log weight -inf) contributes nothing to a sum, as in the dense solver.
-    There is no ``lowered()`` float32 copy for float64 points: KeOps's CPU reductions take the same
-    time per entry in both precisions (its exponentials are not vectorised), so lowering would only
-    lose precision.
+    There is no ``lowered()`` float32 copy for float64 points: KeOps's CPU reductions were measured
+    to take the same time per entry in both precisions (benchmarks/RESULTS.md, "Online Sinkhorn"),
+    so lowering would only lose precision.
     """
 
     def __init__(self, x, y, p: float, metric, minkowski_p: float | None = None):
