@@ -25,6 +25,8 @@ import torch
 #: Consecutive clusters of rows share one block (the union of their kept columns) while it holds at most
 #: this many entries; a larger cluster is a block of its own, whose kept columns are exactly its own.
 GROUP_ENTRIES = 1 << 16
+#: Pairs of clusters whose box bounds are computed at once (each a d-vector of float64).
+BOUND_ENTRIES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -93,9 +95,16 @@ def grid_clusters(points, weights, origin, side: float) -> Clusters:
 
 def box_costs(rows: Clusters, cols: Clusters, p: float):
     """(lower, upper) bounds (Kx, Ky) on |x_i - y_j|^p over each pair of clusters, from their boxes (float64)."""
-    gap = torch.maximum(cols.low[None] - rows.high[:, None], rows.low[:, None] - cols.high[None]).clamp_min(0.0)
-    span = torch.maximum(cols.high[None] - rows.low[:, None], rows.high[:, None] - cols.low[None])
-    return gap.square().sum(dim=2).sqrt() ** p, span.square().sum(dim=2).sqrt() ** p
+    lower = torch.empty(rows.count, cols.count, dtype=torch.float64)
+    upper = torch.empty_like(lower)
+    step = max(1, BOUND_ENTRIES // max(cols.count, 1))
+    for i0 in range(0, rows.count, step):
+        low, high = rows.low[i0:i0 + step, None], rows.high[i0:i0 + step, None]
+        gap = torch.maximum(cols.low[None] - high, low - cols.high[None]).clamp_min(0.0)
+        span = torch.maximum(cols.high[None] - low, high - cols.low[None])
+        lower[i0:i0 + step] = gap.square().sum(dim=2).sqrt() ** p
+        upper[i0:i0 + step] = span.square().sum(dim=2).sqrt() ** p
+    return lower, upper
 
 
 def pair_cost(x, y, p: float, centre):
