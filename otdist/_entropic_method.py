@@ -48,12 +48,15 @@ def sinkhorn_method(problem: Problem, need_plan: bool, **options) -> TransportRe
 
 def _bounds(problem: Problem, result) -> tuple[float, float] | None:
     """Certified (lower, upper) on the exact W_p (or, for a given cost, on the exact transport cost); from
-    the stored cost, or block of rows by block of rows when the cost is rebuilt from the points."""
+    the stored cost, or block of rows by block of rows when the cost is rebuilt from the points; None for
+    the multiscale backend."""
     import torch
 
     from .solvers import sinkhorn_bounds, sinkhorn_ops
 
     pot, geometry, _ = result._state
+    if pot.truncation is not None:  # multiscale: four passes over every pair would cost more than the solve
+        return None
     a, b = geometry.inputs.a.detach(), geometry.inputs.b.detach()
     with torch.no_grad():
         if geometry.dense is None:

@@ -28,13 +28,10 @@ DEFAULT_TOL = {"float64": 1e-8, "float32": 1e-4}
 GUARD_ALTERNATIVES = 'backend="online" (or "auto"), which never stores the cost matrix, or method="sliced"'
 GEOMLOSS_GUARD = 'install pykeops for GeomLoss\'s online backend, backend="online", or method="sliced"'
 #: "torch" is the older name of "tensorized".
-BACKENDS = ("auto", "tensorized", "online", "keops", "geomloss", "torch")
+BACKENDS = ("auto", "tensorized", "online", "keops", "multiscale", "geomloss", "torch")
 #: Backends that rebuild the cost from the points instead of storing it.
 POINT_BACKENDS = ("online", "keops", "multiscale", "geomloss")
 ON_UNCONVERGED = ("raise", "warn")
-#: The online solver computes its first iterations' costs from float32 points while their largest centred
-#: coordinate lies in this range: its square (inside every distance) stays within float32's (1e-38 to 3e38).
-FLOAT32_COORDINATES = (1e-15, 1e15)
 
 
 @dataclass(frozen=True)
@@ -186,6 +183,9 @@ def options(inputs: Inputs, p, epsilon, relative, metric, scaling, tol, max_iter
         from .solvers import multiscale
 
         multiscale.check_supported(inputs.x, inputs.y, p, metric)
+        if any(t.requires_grad for t in (inputs.x, inputs.y, inputs.a, inputs.b)):
+            raise InputError('backend="multiscale" computes no gradients; got inputs that require grad. '
+                             'Use backend="online" (or "keops") for gradients, or detach the inputs.')
     return Options(p, epsilon, bool(relative), scaling, tol, max_iter, max_size, backend, on_unconverged, reach,
                    progress, metric, minkowski_p)
 
@@ -246,8 +246,18 @@ def potentials(geometry, opts: Options, eps: float, symmetric: bool = False):
     elif geometry.dense is not None:
         pot = _balanced(core, geometry, opts, eps, symmetric)
         what = "L1 marginal error"
+    elif opts.backend == "multiscale":
+        from .solvers import multiscale
+
+        pot, truncation = multiscale.solve(inputs.x, inputs.y, inputs.a, inputs.b, eps, p=opts.p, tol=opts.tol,
+                                           max_iter=opts.max_iter, scaling=opts.scaling, progress=opts.progress,
+                                           symmetric=symmetric)
+        pot = replace(pot, truncation=truncation)
+        what = "L1 marginal error on the kept pairs (or a truncation test failed)"
     elif opts.backend != "geomloss":
-        pot = _online(geometry, opts, eps, symmetric)
+        from . import _entropic_online
+
+        pot = _entropic_online.solve(geometry, opts, eps, symmetric)
         what = "L1 marginal error"
     else:
         with torch.no_grad():
@@ -258,83 +268,6 @@ def potentials(geometry, opts: Options, eps: float, symmetric: bool = False):
         unconverged(opts, f"Sinkhorn stopped after {pot.n_iter} iterations (max_iter={opts.max_iter}) with {what} "
                     f"{float(pot.marginal_error.max()):.3g}", f"epsilon={eps:.3g}")
     return pot
-
-
-def softmin(geometry, opts: Options):
-    """The c-transforms of a problem whose cost is not stored: KeOps (``backend="keops"``) or row blocks."""
-    import torch
-
-    from .solvers import online
-
-    inputs, (n, m) = geometry.inputs, geometry.shape
-    if resolve(opts, inputs, n, m) == "keops":
-        from .solvers import keops
-
-        return keops.KeOpsSoftmin(inputs.x, inputs.y, opts.p, opts.metric, opts.minkowski_p)
-    lower = None
-    if inputs.x.dtype == torch.float64 and isinstance(opts.metric, str):
-        lower = partial(_float32_softmin, geometry)
-    return online.BlockSoftmin(lambda i0, i1: geometry.rows(i0, i1).detach(), n, m, inputs.x.dtype, lower)
-
-
-def _float32_softmin(geometry):
-    """The row-block softmin on float32 copies of the points, centred on their common mean (the named ground
-    metrics are norms of x - y), for the first iterations of a float64 problem; None where the squared
-    coordinates would leave float32's range (distances are computed from them)."""
-    import torch
-
-    from .solvers import online
-
-    x, y = geometry.inputs.x.detach(), geometry.inputs.y.detach()
-    centre = torch.cat([x, y], dim=1).mean(dim=1, keepdim=True)
-    x, y = x - centre, y - centre
-    extent = max(float(x.abs().max()), float(y.abs().max()))
-    low, high = FLOAT32_COORDINATES
-    if not low <= extent <= high:
-        return None
-    x, y = x.float(), y.float()
-    return online.BlockSoftmin(lambda i0, i1: geometry.cost_of(x[:, i0:i1], y), *geometry.shape, torch.float32)
-
-
-def _online(geometry, opts: Options, eps: float, symmetric: bool):
-    """Log-domain Sinkhorn on c-transforms evaluated without the n x m cost (:mod:`otdist.solvers.log_sinkhorn`).
-
-    A measure against a permuted copy of itself (a named, hence symmetric, ground metric) is solved as
-    OT_eps(a, a) by the symmetric iteration, its g put in the copy's order: there the plan nears a
-    permutation and the alternating iteration crawls.
-    """
-    from .solvers import log_sinkhorn
-
-    inputs = geometry.inputs
-    perm = None if symmetric or not isinstance(opts.metric, str) else _copy_permutation(inputs)
-    if perm is not None:
-        geometry = type(geometry)(inputs.self_problem(True), geometry.cost_of)
-    pot = log_sinkhorn.solve(softmin(geometry, opts), geometry.inputs.a, geometry.inputs.b, eps,
-                             scaling=opts.scaling, eps_start=max(geometry.spread(), eps), tol=opts.tol,
-                             max_iter=opts.max_iter, symmetric=symmetric or perm is not None, progress=opts.progress)
-    return pot if perm is None else replace(pot, g=pot.g.gather(1, perm))
-
-
-def _copy_permutation(inputs: Inputs):
-    """perm (B, m) with y[:, j] = x[:, perm[:, j]] and b[:, j] = a[:, perm[:, j]] exactly, or None if y is not a
-    permuted copy of x (rows matched by a lexicographic sort, O(n log n d))."""
-    import torch
-
-    if inputs.x.shape != inputs.y.shape:
-        return None
-    from .solvers.sinkhorn_ops import same_weights
-
-    x, y = (t.detach().cpu().numpy() for t in (inputs.x, inputs.y))
-    perms = []
-    for k in range(x.shape[0]):
-        order_x, order_y = np.lexsort(x[k].T[::-1]), np.lexsort(y[k].T[::-1])
-        if not np.array_equal(x[k][order_x], y[k][order_y]):
-            return None
-        perm = np.empty_like(order_y)
-        perm[order_y] = order_x
-        perms.append(perm)
-    perm = torch.as_tensor(np.stack(perms), device=inputs.b.device)
-    return perm if same_weights(inputs.a.gather(1, perm), inputs.b) else None
 
 
 def _balanced(core, geometry, opts: Options, eps: float, symmetric: bool):
@@ -351,6 +284,24 @@ def _balanced(core, geometry, opts: Options, eps: float, symmetric: bool):
         return pot
     row_cost = None if pot.row_cost is None else pot.row_cost + shift
     return replace(pot, f=pot.f + shift, row_cost=row_cost)
+
+
+def entropic_cost(pot, geometry):
+    """OT_eps of solved potentials: on the kept pairs of a multiscale solve, else over every pair."""
+    from .solvers import online
+
+    if pot.truncation is not None:
+        return pot.truncation.entropic_cost(pot, geometry.inputs.a, geometry.inputs.b)
+    return online.entropic_cost(pot, geometry)
+
+
+def transport_cost(pot, geometry, opts: Options):
+    """<P_eps, C> of solved potentials (differentiable with autograd on, except multiscale)."""
+    from .solvers import online
+
+    if pot.truncation is not None:
+        return pot.truncation.transport_cost(pot, geometry.inputs.a, geometry.inputs.b)
+    return online.transport_cost(pot, geometry, partial(inexact_gradient, opts, pot.epsilon))
 
 
 def unconverged(opts: Options, what: str, where: str, residual_tol: float | None = None) -> None:

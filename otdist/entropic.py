@@ -40,7 +40,6 @@ envelope theorem; ``transport_cost`` carries no gradient.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 from . import _entropic_setup as S
@@ -215,7 +214,7 @@ def sinkhorn(
     >>> round(res.value, 6)
     3.0
     """
-    from .solvers import online, unbalanced
+    from .solvers import unbalanced
 
     inputs = S.inputs(x, y, a, b, cost, masses=reach is not None)
     opts = S.options(inputs, p, epsilon, relative, metric, scaling, tol, max_iter, max_size, backend, on_unconverged,
@@ -227,8 +226,8 @@ def sinkhorn(
         transport_cost = unbalanced.transport_cost(pot, geometry.dense, inputs.a, inputs.b)
         entropic = value = unbalanced.objective(pot, geometry.dense, inputs.a, inputs.b, opts.penalty)
     else:
-        transport_cost = online.transport_cost(pot, geometry, partial(S.inexact_gradient, opts, pot.epsilon))
-        entropic = online.entropic_cost(pot, geometry)
+        transport_cost = S.transport_cost(pot, geometry, opts)
+        entropic = S.entropic_cost(pot, geometry)
         root = opts.p == 1 or inputs.cost is not None
         value = transport_cost if root else transport_cost.clamp_min(0) ** (1.0 / opts.p)
     return SinkhornResult(
@@ -300,7 +299,7 @@ def sinkhorn_divergence(
     >>> round(otdist.sinkhorn_divergence(x, x + [1.0, 1.0], p=2), 8)  # a translation by t: |t|^2 at p = 2
     2.0
     """
-    from .solvers import online, unbalanced
+    from .solvers import unbalanced
 
     inputs = S.inputs(x, y, a, b, masses=reach is not None)
     if tol is None:
@@ -316,7 +315,7 @@ def sinkhorn_divergence(
                             (S.geometry(inputs.self_problem(False), opts, metric, minkowski_p), True)):
         pot = S.potentials(geom, opts, eps, symmetric)
         if opts.reach is None:
-            terms.append(online.entropic_cost(pot, geom))
+            terms.append(S.entropic_cost(pot, geom))
         else:
             terms.append(unbalanced.objective(pot, geom.dense, geom.inputs.a, geom.inputs.b, opts.penalty))
     value = terms[0] - 0.5 * (terms[1] + terms[2])

@@ -80,6 +80,8 @@ class Potentials:
     marginal_error: object  # (B,): L1 marginal error of the plan of (f, g)
     #: sum_j P_ij C_ij / a_i for the returned pair, from the final pass (None when not computed).
     row_cost: object = None
+    #: The kept pairs of a multiscale solve, which evaluate its values (None: every pair).
+    truncation: object = None
 
 
 def progress_bar(progress: bool, total: int):

@@ -171,3 +171,25 @@ def test_online_at_extreme_cost_scales_matches_tensorized(scale, offset):
     stream = otdist.sinkhorn(x, y, a, b, backend="online", **kw)
     assert stream.converged and stream.n_iter <= 2 * dense.n_iter + 10
     assert stream.transport_cost == pytest.approx(dense.transport_cost, rel=1e-8)
+
+
+@pytest.mark.parametrize("p", [1, 2])
+def test_multiscale_backend_equals_tensorized_through_the_api(p):
+    """``backend="multiscale"`` end to end: its values come from the kept pairs (the dropped kernel is below
+    e^-10 at the returned potentials, mass below 1e-4 here), so they agree with the dense solver to 1e-6."""
+    x, y, a, b = _problem(14, 150, 120, 2)
+    kw = dict(p=p, epsilon=0.003, tol=1e-10)
+    dense = otdist.sinkhorn(x, y, a, b, backend="tensorized", **kw)
+    multi = otdist.sinkhorn(x, y, a, b, backend="multiscale", **kw)
+    assert multi.converged
+    assert multi.entropic_cost == pytest.approx(dense.entropic_cost, abs=1e-6)
+    assert multi.transport_cost == pytest.approx(dense.transport_cost, abs=1e-6)
+    assert otdist.sinkhorn_divergence(x, y, a, b, backend="multiscale", **kw) == pytest.approx(
+        otdist.sinkhorn_divergence(x, y, a, b, backend="tensorized", **kw), abs=1e-6)
+    assert otdist.transport(x, y, a, b, method="sinkhorn", backend="multiscale", **kw).bounds is None
+
+
+def test_multiscale_refuses_gradients():
+    x = torch.rand(20, 2, dtype=torch.float64, requires_grad=True)
+    with pytest.raises(InputError, match="computes no gradients"):
+        otdist.sinkhorn(x, x.detach() + 1.0, backend="multiscale")
