@@ -223,7 +223,7 @@ def test_sliced_progress_bar_and_blocks_do_not_change_the_value(capsys, monkeypa
 
     x, y = np.random.default_rng(9).normal(size=(2, 50, 3))
     whole = otdist.transport(x, y, method="sliced", n_projections=40)
-    monkeypatch.setattr(sliced, "BLOCK_ELEMENTS", 100 * 7)  # blocks of 7 directions
+    monkeypatch.setattr(sliced, "MEMORY_BUDGET", 7 * sliced.LEVEL_BYTES * 100)  # blocks of 7 directions
     blocked = otdist.transport(x, y, method="sliced", n_projections=40, progress=True)
     assert blocked.value == pytest.approx(whole.value, rel=1e-14)
     assert blocked.standard_error == pytest.approx(whole.standard_error, rel=1e-12)

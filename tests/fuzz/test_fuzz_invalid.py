@@ -157,7 +157,7 @@ def test_invalid_epsilons_are_refused(function, epsilon):
     lambda: otdist.kl(GOOD_P, GOOD_Q, method="nope"),
     lambda: otdist.estimate(GOOD_X, GOOD_Y, "tv"),
     lambda: otdist.compare(GOOD_X, GOOD_Y, metrics=("w3",)),
-    lambda: otdist.sinkhorn(GOOD_X, GOOD_Y, epsilon=0.1, backend="keops"),
+    lambda: otdist.sinkhorn(GOOD_X, GOOD_Y, epsilon=0.1, backend="gpu"),
     lambda: otdist.wasserstein(GOOD_X, GOOD_Y, metric="cosine"),
     lambda: otdist.wasserstein(GOOD_X, GOOD_Y, method="exact", max_iter=0),
     lambda: otdist.wasserstein(GOOD_X, GOOD_Y, method="sliced", n_projections=0),
