@@ -89,8 +89,9 @@ def _cost_scale(geometry, opts) -> float:
 
 
 def _copy_permutation(inputs):
-    """perm (B, m) with y[:, j] = x[:, perm[:, j]] and b[:, j] = a[:, perm[:, j]] exactly, or None if y is not a
-    permuted copy of x (rows matched by a lexicographic sort, O(n log n d))."""
+    """perm (B, m) with y[:, j] = x[:, perm[:, j]] exactly and b[:, j] = a[:, perm[:, j]] within a few ulps
+    (:func:`~otdist.solvers.sinkhorn_ops.same_weights`), or None if y is not such a permuted copy of x (rows
+    matched by a lexicographic sort, O(n log n d))."""
     import torch
 
     if inputs.x.shape != inputs.y.shape:
