@@ -1,8 +1,10 @@
 """The inputs, options, geometry and potentials of :mod:`otdist.entropic`, validated once.
 
 Points (and a ground metric) or a given cost matrix become a batched :class:`Inputs`; every option
-is checked into :class:`Options` before any n x m array is built; :func:`potentials` runs the
-balanced (:mod:`otdist.solvers.sinkhorn`), unbalanced (:mod:`otdist.solvers.unbalanced`) or
+is checked into :class:`Options` before any n x m array is built; :func:`resolve` picks the backend
+of each problem (``"auto"``: tensorized up to ``max_size`` entries, online above); :func:`potentials`
+runs the balanced tensorized (:mod:`otdist.solvers.sinkhorn`), unbalanced (:mod:`otdist.solvers.unbalanced`),
+online or KeOps (:mod:`otdist._entropic_online`), multiscale (:mod:`otdist.solvers.multiscale`) or
 GeomLoss-started (:mod:`otdist.solvers.sinkhorn_geomloss`) solver and applies the convergence policy.
 """
 
