@@ -35,3 +35,16 @@ def weighted_sample(draw, d=None, min_size=1, max_size=30):
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+def assert_same_entropic_solution(result, reference, a, agreement: float, potential_rtol: float = 1e-8) -> None:
+    """Two Sinkhorn results of one problem agree: values to ``agreement``, potentials (on a's support) up to
+    the constant (f + c, g - c) that leaves the plan unchanged, to ``potential_rtol`` of their scale."""
+    for name in ("value", "transport_cost", "entropic_cost"):
+        assert getattr(result, name) == pytest.approx(getattr(reference, name), abs=agreement)
+    (f1, g1), (f2, g2) = reference.potentials, result.potentials
+    active = np.asarray(a) > 0
+    shift = np.mean(f2[active] - f1[active])
+    scale = max(np.abs(f1[active]).max(), 1.0)
+    assert np.abs(f2[active] - f1[active] - shift).max() <= potential_rtol * scale
+    assert np.abs(g2 - g1 + shift).max() <= potential_rtol * scale
