@@ -34,11 +34,10 @@ from .sinkhorn_ops import safe_log
 
 
 def solve(softmin, a, b, eps: float, *, scaling: float, eps_start: float, tol: float, max_iter: int,
-          symmetric: bool = False, progress: bool = False, f=None, g=None) -> Potentials:
+          symmetric: bool = False, progress: bool = False, g=None) -> Potentials:
     """Potentials of OT_eps(a, b) for the cost behind ``softmin``; batched (B, n), (B, m) weights.
 
-    ``f``/``g`` warm-start the last epsilon (the schedule is then skipped; only ``g`` is used, as
-    f = T_b(g) is recomputed).  Never warns or raises on non-convergence: ``converged``,
+    ``g`` warm-starts the last epsilon (the schedule is then skipped; f = T_b(g) is recomputed).  Never warns or raises on non-convergence: ``converged``,
     ``marginal_error`` (B,) and ``n_iter`` let the caller decide.  No autograd inside.
     """
     import torch
