@@ -5,7 +5,7 @@ import ot
 import pytest
 import scipy.stats
 import torch
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 import otdist
@@ -33,10 +33,24 @@ def test_matches_pot_for_any_order(u, v, p):
     assert otdist.wasserstein(uv, vv, uw, vw, p=p) ** p == pytest.approx(expected, rel=1e-8, abs=1e-12 * spread**p)
 
 
+#: Ten tied values whose shifted copy ties with one more value: the cumulative weights of the two
+#: measures, summed in different orders, differ by an ulp at a level where 28 meets 0.25.
+ROUNDED_LEVELS = (np.array([28.0] + [0.0] * 10 + [-1.78797447e-230]), np.array([0.5] * 10 + [1.0, 0.5]))
+
+
 @given(weighted_sample(min_size=2), st.floats(-50, 50), st.sampled_from([1.0, 2.0, 4.0]))
+@example(ROUNDED_LEVELS, 0.25, 4.0)
 def test_translation_moves_everything_by_the_shift(u, shift, p):
     values, weights = u
     assert otdist.wasserstein(values, values + shift, weights, weights, p=p) == pytest.approx(abs(shift), rel=1e-9, abs=1e-9)
+
+
+@pytest.mark.parametrize("as_torch", [False, True])
+def test_levels_equal_up_to_rounding_move_no_mass_across_the_range(as_torch):
+    values, weights = ROUNDED_LEVELS
+    u, w = (torch.as_tensor(values), torch.as_tensor(weights)) if as_torch else (values, weights)
+    # Every point moves by 0.25; a rounding-sized mass matched from 28 to 0.25 added ~1e-8 relative at p = 4.
+    assert float(otdist.wasserstein(u, u + 0.25, w, w, p=4)) == pytest.approx(0.25, rel=1e-12)
 
 
 def test_equal_size_fast_path_agrees_with_general_path(rng):
