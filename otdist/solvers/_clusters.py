@@ -25,6 +25,9 @@ import torch
 #: Consecutive clusters of rows share one block (the union of their kept columns) while it holds at most
 #: this many entries; a larger cluster is a block of its own, whose kept columns are exactly its own.
 GROUP_ENTRIES = 1 << 16
+#: The same on a GPU, where a block costs a few kernel launches whatever its size: fewer, larger blocks
+#: (the masked pairs of a block cost less there than the launches they save).
+CUDA_GROUP_ENTRIES = 1 << 22
 #: Pairs of clusters whose box bounds are computed at once (each a d-vector of float64).
 BOUND_ENTRIES = 1 << 20
 
@@ -51,7 +54,7 @@ class Clusters:
     @property
     def labels(self) -> torch.Tensor:
         """The cluster of each sorted point."""
-        return torch.repeat_interleave(torch.arange(self.count), self.ends - self.starts)
+        return torch.repeat_interleave(torch.arange(self.count, device=self.ends.device), self.ends - self.starts)
 
     def unsort(self, values):
         """(B, n) values in the sorted order -> the original order."""
@@ -64,7 +67,7 @@ class Clusters:
 
     def cluster_max(self, values):
         """The largest of (n,) sorted values in each cluster, (K,)."""
-        out = torch.full((self.count,), -math.inf, dtype=values.dtype)
+        out = torch.full((self.count,), -math.inf, dtype=values.dtype, device=values.device)
         return out.scatter_reduce(0, self.labels, values, reduce="amax")
 
 
@@ -72,7 +75,7 @@ def grid_clusters(points, weights, origin, side: float) -> Clusters:
     """Cluster (n, d) ``points`` with (n,) ``weights`` into the cells of side ``side`` of the grid at ``origin``."""
     cells = torch.floor((points.double() - origin) / side).long()
     extent = cells.max(dim=0).values + 1
-    label = torch.zeros(points.shape[0], dtype=torch.long)
+    label = torch.zeros(points.shape[0], dtype=torch.long, device=points.device)
     for k in range(points.shape[1]):
         label = label * int(extent[k]) + cells[:, k]
     label, perm = torch.sort(label, stable=True)
@@ -80,10 +83,10 @@ def grid_clusters(points, weights, origin, side: float) -> Clusters:
     ends = torch.cumsum(counts, 0)
     starts = ends - counts
     points, weights = points[perm], weights[perm]
-    labels = torch.repeat_interleave(torch.arange(counts.shape[0]), counts)
+    labels = torch.repeat_interleave(torch.arange(counts.shape[0], device=counts.device), counts)
     wide = weights.double()
-    mass = torch.zeros(counts.shape[0], dtype=torch.float64).index_add_(0, labels, wide)
-    centroid = torch.zeros(counts.shape[0], points.shape[1], dtype=torch.float64)
+    mass = torch.zeros(counts.shape[0], dtype=torch.float64, device=counts.device).index_add_(0, labels, wide)
+    centroid = torch.zeros(counts.shape[0], points.shape[1], dtype=torch.float64, device=counts.device)
     centroid.index_add_(0, labels, wide[:, None] * points.double())
     plain = torch.zeros_like(centroid).index_add_(0, labels, points.double()) / counts[:, None]
     centroid = torch.where(mass[:, None] > 0, centroid / mass.clamp_min(torch.finfo(torch.float64).tiny)[:, None], plain)
@@ -95,7 +98,7 @@ def grid_clusters(points, weights, origin, side: float) -> Clusters:
 
 def box_costs(rows: Clusters, cols: Clusters, p: float):
     """(lower, upper) bounds (Kx, Ky) on |x_i - y_j|^p over each pair of clusters, from their boxes (float64)."""
-    lower = torch.empty(rows.count, cols.count, dtype=torch.float64)
+    lower = torch.empty(rows.count, cols.count, dtype=torch.float64, device=rows.low.device)
     upper = torch.empty_like(lower)
     step = max(1, BOUND_ENTRIES // max(cols.count, 1))
     for i0 in range(0, rows.count, step):
@@ -128,30 +131,34 @@ class _Side:
             return
         sizes = (inner.ends - inner.starts)
         self.blocks = []
-        width = (mask.double() @ sizes.double()).long()
+        width = (mask.double() @ sizes.double()).long().tolist()
+        counts = (outer.ends - outer.starts).tolist()
+        group = CUDA_GROUP_ENTRIES if mask.device.type == "cuda" else GROUP_ENTRIES
         k = 0
         while k < outer.count:
             first, rows, widest = k, 0, 0
-            while k < outer.count and (k == first or (rows + int(outer.ends[k] - outer.starts[k])) *
-                                        max(widest, int(width[k])) <= GROUP_ENTRIES):
-                rows, widest, k = rows + int(outer.ends[k] - outer.starts[k]), max(widest, int(width[k])), k + 1
+            while k < outer.count and (k == first or (rows + counts[k]) * max(widest, width[k]) <= group):
+                rows, widest, k = rows + counts[k], max(widest, width[k]), k + 1
             self.blocks.append(self._block(outer, inner, mask, first, k))
 
     @staticmethod
     def _block(outer, inner, mask, first, last):
         """(row start, row end, column indices (L,), kept (rows, L) bool or None, centre index)."""
         kept = mask[first:last].any(dim=0).nonzero()[:, 0]
-        index = torch.cat([torch.arange(int(inner.starts[j]), int(inner.ends[j])) for j in kept.tolist()]) \
-            if kept.numel() else torch.zeros(0, dtype=torch.long)
-        inner_label = torch.repeat_interleave(kept, inner.ends[kept] - inner.starts[kept])
-        outer_label = torch.repeat_interleave(torch.arange(first, last), outer.ends[first:last] - outer.starts[first:last])
+        device = mask.device
+        sizes = inner.ends[kept] - inner.starts[kept]
+        offsets = torch.repeat_interleave(inner.starts[kept] - (torch.cumsum(sizes, 0) - sizes), sizes)
+        index = torch.arange(offsets.shape[0], device=device) + offsets  # the points of the kept clusters, in order
+        inner_label = torch.repeat_interleave(kept, sizes)
+        outer_label = torch.repeat_interleave(torch.arange(first, last, device=device),
+                                              outer.ends[first:last] - outer.starts[first:last])
         allowed = mask[outer_label][:, inner_label]
         return int(outer.starts[first]), int(outer.ends[last - 1]), index.int(), None if bool(allowed.all()) else allowed, \
             (first + last - 1) // 2
 
     def softmin(self, shift, eps: float):
         """-eps log sum_kept exp(shift_j - C_ij / eps), shape (n_outer,) for (n_inner,) ``shift``."""
-        out = torch.empty(self.outer_points.shape[0], dtype=self.dtype)
+        out = torch.empty(self.outer_points.shape[0], dtype=self.dtype, device=self.outer_points.device)
         for i0, i1, index, allowed, centre in self.blocks:
             block = self.exponents(i0, i1, index, allowed, centre, shift, eps)
             out[i0:i1] = torch.logsumexp(block, dim=1)
@@ -204,7 +211,9 @@ class TruncatedSoftmin:
         side = self._columns
         shift = (f[0] / eps + log_a[0]).to(self.dtype)
         column_log = (g[0] / eps + log_b[0]).double()
-        total, sums = torch.zeros((), dtype=torch.float64), torch.zeros(self.shape[1], dtype=torch.float64)
+        device = self.x.points.device
+        total = torch.zeros((), dtype=torch.float64, device=device)
+        sums = torch.zeros(self.shape[1], dtype=torch.float64, device=device)
         for j0, j1, index, allowed, centre in side.blocks:
             block, cost = side.exponents(j0, j1, index, allowed, centre, shift, eps, with_cost=True)
             top = block.max(dim=1, keepdim=True).values.clamp_min(torch.finfo(self.dtype).min)

@@ -170,8 +170,8 @@ def _keep(trunc_x, trunc_y, lower, f, g, eps: float, tau: float):
     """Pairs of clusters passing the truncation test, plus each cluster's best partner on either side."""
     bound = (trunc_x.cluster_max(f[0].double())[:, None] + trunc_y.cluster_max(g[0].double())[None, :] - lower) / eps
     mask = bound > -tau
-    mask[torch.arange(bound.shape[0]), bound.argmax(dim=1)] = True
-    mask[bound.argmax(dim=0), torch.arange(bound.shape[1])] = True
+    mask[torch.arange(bound.shape[0], device=bound.device), bound.argmax(dim=1)] = True
+    mask[bound.argmax(dim=0), torch.arange(bound.shape[1], device=bound.device)] = True
     return mask
 
 
