@@ -5,6 +5,7 @@ Points uniform in the unit cube, d = 3, cost |x - y|^2, absolute epsilon, unifor
     python benchmarks/bench_multiscale.py large --n 100000 --eps 0.005 --seed 0
     python benchmarks/bench_multiscale.py agree --n 20000 --eps 0.005 --seed 0
     python benchmarks/bench_multiscale.py kept --n 20000 --seed 0      # kept fraction against epsilon
+    python benchmarks/bench_multiscale.py large --n 1000000 --device cuda   # on a GPU (peak GPU memory too)
 
 Each prints one line of JSON: wall time, peak RSS (``resource.getrusage``, the whole process), the kept
 fraction of the pairs, iterations, the returned marginal error and the truncation's bounds.
@@ -71,11 +72,13 @@ def main() -> None:
     parser.add_argument("--max-iter", type=int, default=2000)
     parser.add_argument("--float64", action="store_true", help="float64 points (default float32)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     dtype = torch.float64 if args.float64 else torch.float32
-    x, y, a, b = clouds(args.n, 3, args.seed, dtype)
-    row = {"mode": args.mode, "n": args.n, "eps": args.eps, "seed": args.seed, "dtype": str(dtype), "tol": args.tol}
+    x, y, a, b = (t.to(args.device) for t in clouds(args.n, 3, args.seed, dtype))
+    row = {"mode": args.mode, "n": args.n, "eps": args.eps, "seed": args.seed, "dtype": str(dtype), "tol": args.tol,
+           "device": args.device}
     if args.mode == "kept":
         for eps in (0.05, 0.02, 0.01, 0.005, 0.002):
             _, result = run_multiscale(x, y, a, b, eps, args)
@@ -83,6 +86,8 @@ def main() -> None:
         return
     _, result = run_multiscale(x, y, a, b, args.eps, args)
     row.update(multiscale=result, peak_rss_mb=round(peak_rss_mb(), 1))
+    if x.is_cuda:
+        row.update(peak_gpu_mb=round(torch.cuda.max_memory_allocated() / 2**20, 1))
     if args.mode == "agree":
         reference = run_online(x, y, a, b, args.eps, args)
         row.update(online=reference, relative_difference={

@@ -1,6 +1,6 @@
 """Online Sinkhorn at scale: otdist's backends against GeomLoss and OTT-JAX, time and peak memory.
 
-    nice -n 10 python benchmarks/bench_online.py [--sizes 10000 30000 100000] [--cap 300] [--seed 0]
+    nice -n 10 python benchmarks/bench_online.py [--sizes 10000 30000 100000] [--cap 300] [--seed 0] [--device cpu]
 
 Points uniform in the unit cube, d = 3, float32, cost |x - y|^2 (p = 2), absolute epsilon 0.05,
 uniform weights.  Each run is a fresh subprocess (its peak RSS is its own, read from
@@ -19,7 +19,9 @@ uniform weights.  Each run is a fresh subprocess (its peak RSS is its own, read 
   threshold 1e-4, when ott-jax is installed.
 
 The L1 marginal error is computed, outside the timed part, from each library's returned potentials
-by otdist's KeOps plan statistics (rows and columns; otdist's rows are exact by construction).
+by otdist's KeOps plan statistics (rows and columns; otdist's rows are exact by construction); with
+``--device cuda`` the points, weights and solves live on the GPU, the times include a final
+synchronisation, and the error is computed by torch row blocks on the GPU (KeOps is not needed there).
 A run stopped at the cap reports its time per iteration and the total extrapolated to the iterations
 its backend needed at the largest size it finished (an estimate, marked as such).
 """
@@ -61,17 +63,29 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def marginal_error(x, y, f, g, log_a, log_b, target=None) -> float:
-    """L1 error of both marginals of P = exp(log_a + log_b + (f + g - C) / eps), by KeOps reductions,
-    against the weights exp(log_a), exp(log_b) (or the uniform weights, ``target="uniform"``)."""
-    import torch
-
+def plan_sums(x, y, f, g, log_a, log_b):
+    """Column sums of P = exp(log_a + log_b + (f + g - C) / eps): KeOps on the CPU, torch row blocks on a GPU."""
+    from otdist.cost import ground_cost
+    from otdist.solvers import online
     from otdist.solvers.keops import KeOpsSoftmin
 
-    x, y = torch.as_tensor(x)[None].double(), torch.as_tensor(y)[None].double()
-    f, g, log_a, log_b = (torch.as_tensor(t).double().reshape(1, -1) for t in (f, g, log_a, log_b))
-    _, columns = KeOpsSoftmin(x, y, 2, "euclidean").plan_statistics(f, g, log_a, log_b, EPS)
-    _, rows = KeOpsSoftmin(y, x, 2, "euclidean").plan_statistics(g, f, log_b, log_a, EPS)
+    if x.device.type == "cpu":
+        return KeOpsSoftmin(x, y, 2, "euclidean").plan_statistics(f, g, log_a, log_b, EPS)[1]
+    cost_rows = lambda i0, i1: ground_cost(x[:, i0:i1], y, 2)  # noqa: E731
+    return online.plan_statistics(cost_rows, x.shape[1], y.shape[1], log_a, log_b, f, g, EPS, False)[1]
+
+
+def marginal_error(x, y, f, g, log_a, log_b, target=None) -> float:
+    """L1 error of both marginals of P = exp(log_a + log_b + (f + g - C) / eps), by KeOps reductions
+    (torch blocks on a GPU), against the weights exp(log_a), exp(log_b) (or the uniform weights,
+    ``target="uniform"``)."""
+    import torch
+
+    device = x.device if isinstance(x, torch.Tensor) else "cpu"
+    x, y = (torch.as_tensor(t, device=device)[None].double() for t in (x, y))
+    f, g, log_a, log_b = (torch.as_tensor(t, device=device).double().reshape(1, -1) for t in (f, g, log_a, log_b))
+    columns = plan_sums(x, y, f, g, log_a, log_b)
+    rows = plan_sums(y, x, g, f, log_b, log_a)
     a, b = (torch.full_like(log_a, 1.0 / log_a.shape[1]), torch.full_like(log_b, 1.0 / log_b.shape[1])) \
         if target == "uniform" else (log_a.exp(), log_b.exp())
     return float((rows - a).abs().sum() + (columns - b).abs().sum())
@@ -100,7 +114,14 @@ class Capped:
         return self.softmin.columns(f, log_a, eps)
 
 
-def run_otdist_online(backend: str, x, y, cap: float) -> dict:
+def synchronize(device: str) -> None:
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def run_otdist_online(backend: str, x, y, cap: float, device: str) -> dict:
     import torch
 
     from otdist.cost import ground_cost
@@ -108,9 +129,9 @@ def run_otdist_online(backend: str, x, y, cap: float) -> dict:
     from otdist.solvers.keops import KeOpsSoftmin
 
     start = time.perf_counter()
-    xt, yt = torch.as_tensor(x)[None], torch.as_tensor(y)[None]
+    xt, yt = torch.as_tensor(x, device=device)[None], torch.as_tensor(y, device=device)[None]
     n, m = xt.shape[1], yt.shape[1]
-    a, b = torch.full((1, n), 1.0 / n), torch.full((1, m), 1.0 / m)
+    a, b = torch.full((1, n), 1.0 / n, device=device), torch.full((1, m), 1.0 / m, device=device)
     if backend == "keops":
         softmin = KeOpsSoftmin(xt, yt, 2, "euclidean")
     else:
@@ -123,20 +144,30 @@ def run_otdist_online(backend: str, x, y, cap: float) -> dict:
         wall = time.perf_counter() - start
         return {"capped": True, "wall_s": wall, "iterations": capped.passes, "peak_rss_mb": peak_rss_mb(),
                 "s_per_iteration": wall / max(capped.passes, 1)}
-    value = KeOpsSoftmin(xt, yt, 2, "euclidean").plan_statistics(pot.f, pot.g, a.log(), b.log(), EPS)[0]
+    if backend == "keops":
+        value = softmin.plan_statistics(pot.f, pot.g, a.log(), b.log(), EPS)[0]
+    else:
+        cost_rows = lambda i0, i1: ground_cost(xt[:, i0:i1], yt, 2)  # noqa: E731
+        value = online.plan_statistics(cost_rows, n, m, a.log(), b.log(), pot.f, pot.g, EPS, False)[0]
+    value = float(value)
     wall = time.perf_counter() - start
     out = {"capped": False, "wall_s": wall, "iterations": pot.n_iter, "peak_rss_mb": peak_rss_mb(),
            "transport_cost": float(value), "otdist_error": float(pot.marginal_error.max()),
            "s_per_iteration": wall / pot.n_iter}
-    out["marginal_error"] = marginal_error(x, y, pot.f, pot.g, a.log(), b.log())
+    out["marginal_error"] = marginal_error(xt[0], yt[0], pot.f, pot.g, a.log(), b.log())
     return out
 
 
-def run_tensorized(x, y) -> dict:
+def run_tensorized(x, y, device: str) -> dict:
+    import torch
+
     import otdist
 
     start = time.perf_counter()
+    if device != "cpu":
+        x, y = torch.as_tensor(x, device=device), torch.as_tensor(y, device=device)
     res = otdist.sinkhorn(x, y, p=2, epsilon=EPS, backend="tensorized", max_size=int(DENSE_LIMIT) + 1, tol=TOL)
+    synchronize(device)
     wall = time.perf_counter() - start
     n, m = len(x), len(y)
     out = {"capped": False, "wall_s": wall, "iterations": res.n_iter, "peak_rss_mb": peak_rss_mb(),
@@ -148,26 +179,27 @@ def run_tensorized(x, y) -> dict:
     return out
 
 
-def run_geomloss(backend: str, x, y) -> dict:
+def run_geomloss(backend: str, x, y, device: str) -> dict:
     import torch
     from geomloss import SamplesLoss
 
     from otdist.solvers.sinkhorn_geomloss import stages
 
     start = time.perf_counter()
-    xt, yt = torch.as_tensor(x), torch.as_tensor(y)
+    xt, yt = torch.as_tensor(x, device=device), torch.as_tensor(y, device=device)
     n, m = len(x), len(y)
-    a, b = torch.full((n,), 1.0 / n), torch.full((m,), 1.0 / m)
+    a, b = torch.full((n,), 1.0 / n, device=device), torch.full((m,), 1.0 / m, device=device)
     blur, scaling = math.sqrt(EPS / 2), 0.5
     loss = SamplesLoss("sinkhorn", p=2, blur=blur, scaling=scaling, debias=False, potentials=True, backend=backend[9:])
     f, g = loss(a, xt, b, yt)
+    synchronize(device)
     wall = time.perf_counter() - start
     rss = peak_rss_mb()
     pts = torch.cat([xt, yt])
     diameter = float((pts.amax(0) - pts.amin(0)).norm())
     out = {"capped": False, "wall_s": wall, "iterations": stages(2, diameter, blur, scaling), "peak_rss_mb": rss,
            "s_per_iteration": None}
-    out["marginal_error"] = marginal_error(x, y, 2 * f, 2 * g, a.log(), b.log())
+    out["marginal_error"] = marginal_error(xt, yt, 2 * f, 2 * g, a.log(), b.log())
     return out
 
 
@@ -193,21 +225,25 @@ def run_ott(x, y) -> dict:
     return result
 
 
-def worker(backend: str, n: int, seed: int, cap: float) -> None:
+def worker(backend: str, n: int, seed: int, cap: float, device: str) -> None:
     x, y = points(n, seed)
     if backend in ("online", "keops"):
-        out = run_otdist_online(backend, x, y, cap)
+        out = run_otdist_online(backend, x, y, cap, device)
     elif backend == "tensorized":
-        out = run_tensorized(x, y)
+        out = run_tensorized(x, y, device)
     elif backend.startswith("geomloss"):
-        out = run_geomloss(backend, x, y)
+        out = run_geomloss(backend, x, y, device)
     else:
         out = run_ott(x, y)
+    if device.startswith("cuda"):
+        import torch
+
+        out["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
     print("RESULT " + json.dumps(out), flush=True)
 
 
-def launch(backend: str, n: int, seed: int, cap: float) -> dict:
-    cmd = [sys.executable, __file__, "--worker", backend, str(n), str(seed), str(cap)]
+def launch(backend: str, n: int, seed: int, cap: float, device: str) -> dict:
+    cmd = [sys.executable, __file__, "--worker", backend, str(n), str(seed), str(cap), device]
     start = time.perf_counter()
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=cap + 60)
@@ -237,7 +273,9 @@ def main() -> None:
     parser.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=BACKENDS)
     parser.add_argument("--cap", type=float, default=300.0, help="seconds per run")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (OTT-JAX runs on its own default device)")
     args = parser.parse_args()
+    print(f"device {args.device}")
     print("| n = m | backend | wall (s) | peak RSS (MB) | iterations | s / iteration | L1 marginal error | note |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     full_iterations: dict[str, int] = {}
@@ -248,7 +286,7 @@ def main() -> None:
             if backend == "ott" and not ott_installed():
                 print(f"| {n} | ott | - | - | - | - | - | ott-jax is not installed |")
                 continue
-            r = launch(backend, n, args.seed, args.cap)
+            r = launch(backend, n, args.seed, args.cap, args.device)
             note = ""
             if "failed" in r:
                 print(f"| {n} | {backend} | - | - | - | - | - | failed: {r['failed']} |", flush=True)
@@ -264,6 +302,8 @@ def main() -> None:
                 full_iterations[backend] = r["iterations"]
                 if "converged" in r:
                     note = f"converged={r['converged']}"
+            if "peak_gpu_mb" in r:
+                note = f"{note}; GPU memory peak {r['peak_gpu_mb']:.0f} MB".lstrip("; ")
             fmt = lambda v, spec: "-" if v is None else format(v, spec)  # noqa: E731
             print(f"| {n} | {backend} | {fmt(r.get('wall_s'), '.1f')} | {fmt(r.get('peak_rss_mb'), '.0f')} | "
                   f"{fmt(r.get('iterations'), 'd')} | {fmt(r.get('s_per_iteration'), '.2f')} | "
@@ -272,6 +312,6 @@ def main() -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
-        worker(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]))
+        worker(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]), sys.argv[6])
     else:
         main()
