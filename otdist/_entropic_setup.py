@@ -303,6 +303,13 @@ def transport_cost(pot, geometry, opts: Options):
 
     if pot.truncation is not None:
         return pot.truncation.transport_cost(pot, geometry.inputs.a, geometry.inputs.b)
+    inputs = geometry.inputs
+    if geometry.dense is None and not geometry.tracks_grad() and resolve(opts, inputs, *geometry.shape) == "keops":
+        from .solvers import keops
+        from .solvers.sinkhorn_ops import safe_log
+
+        softmin = keops.KeOpsSoftmin(inputs.x, inputs.y, opts.p, opts.metric, opts.minkowski_p)
+        return softmin.plan_statistics(pot.f, pot.g, safe_log(inputs.a), safe_log(inputs.b), pot.epsilon)[0]
     return online.transport_cost(pot, geometry, partial(inexact_gradient, opts, pot.epsilon))
 
 
