@@ -53,6 +53,44 @@ def test_levels_equal_up_to_rounding_move_no_mass_across_the_range(as_torch):
     assert float(otdist.wasserstein(u, u + 0.25, w, w, p=4)) == pytest.approx(0.25, rel=1e-12)
 
 
+def test_a_weight_at_the_resolution_of_its_level_is_kept():
+    # 2**-50 is 8 ulps below 1: the last level of u, one interval of u's own; its mass moves 10**6.
+    tiny = 2.0**-50
+    value = otdist.wasserstein(np.array([0.0, 1e6]), np.array([0.0]), np.array([1.0, tiny]), None, p=2)
+    assert value == pytest.approx(np.sqrt(tiny * 1e12), rel=1e-9)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_float32_torch_keeps_the_whole_mass(seed):
+    # Float32 cumulative sums of 20 000 weights are exact to ~sqrt(n) ulps; merging rounding-sized
+    # intervals must not lose mass (it lost ~1e-3 of it when such intervals were dropped).
+    rng = np.random.default_rng(seed)
+    n = 20_000
+    x, y, a, b = rng.normal(size=n), rng.normal(size=n) + 0.3, rng.random(n), rng.random(n)
+    exact = otdist.wasserstein(x, y, a, b, p=2)
+    single = otdist.wasserstein(*(torch.tensor(t, dtype=torch.float32) for t in (x, y, a, b)), p=2)
+    assert float(single) == pytest.approx(exact, rel=1e-5)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_weight_gradient_is_a_subgradient_at_tied_levels(seed):
+    # Equal sizes and uniform weights: every level of u ties with one of v. W_p^p is convex in the
+    # weights, so its gradient g satisfies (F(a + t h) - F(a)) / t >= <g, h> for every direction h
+    # that keeps the total; TOL covers the O(t) curvature term of the difference quotient.
+    gen = torch.Generator().manual_seed(seed)
+    x, y = torch.randn(5, generator=gen, dtype=torch.float64), torch.randn(5, generator=gen, dtype=torch.float64)
+    a = torch.full((5,), 0.2, dtype=torch.float64, requires_grad=True)
+    b = torch.full((5,), 0.2, dtype=torch.float64)
+    cost = otdist.wasserstein(x, y, a, b, p=2) ** 2
+    (grad,) = torch.autograd.grad(cost, a)
+    t, tol = 1e-4, 1e-6
+    for _ in range(50):
+        h = torch.randn(5, generator=gen, dtype=torch.float64)
+        h = (h - h.mean()) / (h - h.mean()).norm()
+        moved = otdist.wasserstein(x, y, (a + t * h).detach(), b, p=2) ** 2
+        assert float((moved - cost.detach()) / t) >= float(grad @ h) - tol
+
+
 def test_equal_size_fast_path_agrees_with_general_path(rng):
     u, v = rng.normal(size=1000), rng.exponential(size=1000)
     fast = otdist.wasserstein(u, v, p=2)
