@@ -11,7 +11,8 @@ uniform weights.  Each run is a fresh subprocess (its peak RSS is its own, read 
 * ``online`` / ``keops``: the log-domain solver of ``backend="online"`` / ``"keops"``
   (:func:`otdist.solvers.log_sinkhorn.solve` on :class:`~otdist.solvers.online.BlockSoftmin` /
   :class:`~otdist.solvers.keops.KeOpsSoftmin`, epsilon-scaling from max C as ``otdist.sinkhorn``),
-  then <P, C> by :meth:`KeOpsSoftmin.plan_statistics`; float32 tol 1e-4 (otdist's default);
+  then <P, C> by :meth:`KeOpsSoftmin.plan_statistics` (on a GPU: by torch row blocks for ``online``);
+  float32 tol 1e-4 (otdist's default);
 * ``geomloss-online`` / ``geomloss-tensorized``: ``SamplesLoss("sinkhorn", p=2, blur=sqrt(eps / 2),
   debias=False, potentials=True)`` (its cost is |x - y|^2 / 2: potentials x 2); its fixed
   epsilon schedule (scaling 0.5) sets its iterations;
@@ -21,7 +22,8 @@ uniform weights.  Each run is a fresh subprocess (its peak RSS is its own, read 
 The L1 marginal error is computed, outside the timed part, from each library's returned potentials
 by otdist's KeOps plan statistics (rows and columns; otdist's rows are exact by construction); with
 ``--device cuda`` the points, weights and solves live on the GPU, the times include a final
-synchronisation, and the error is computed by torch row blocks on the GPU (KeOps is not needed there).
+synchronisation, the GPU memory peak is read right after the solve, and the error is computed by
+torch row blocks on the GPU (KeOps is not needed there).
 A run stopped at the cap reports its time per iteration and the total extrapolated to the iterations
 its backend needed at the largest size it finished (an estimate, marked as such).
 """
@@ -121,6 +123,13 @@ def synchronize(device: str) -> None:
         torch.cuda.synchronize()
 
 
+def peak_gpu(device: str) -> dict:
+    """The GPU memory peak so far (read right after a solve, before the marginal check), on a GPU."""
+    import torch
+
+    return {"peak_gpu_mb": torch.cuda.max_memory_allocated() / 2**20} if device.startswith("cuda") else {}
+
+
 def run_otdist_online(backend: str, x, y, cap: float, device: str) -> dict:
     import torch
 
@@ -143,17 +152,17 @@ def run_otdist_online(backend: str, x, y, cap: float, device: str) -> dict:
     except CapReached:
         wall = time.perf_counter() - start
         return {"capped": True, "wall_s": wall, "iterations": capped.passes, "peak_rss_mb": peak_rss_mb(),
-                "s_per_iteration": wall / max(capped.passes, 1)}
-    if backend == "keops":
-        value = softmin.plan_statistics(pot.f, pot.g, a.log(), b.log(), EPS)[0]
+                "s_per_iteration": wall / max(capped.passes, 1), **peak_gpu(device)}
+    if backend == "keops" or xt.device.type == "cpu":
+        value = KeOpsSoftmin(xt, yt, 2, "euclidean").plan_statistics(pot.f, pot.g, a.log(), b.log(), EPS)[0]
     else:
         cost_rows = lambda i0, i1: ground_cost(xt[:, i0:i1], yt, 2)  # noqa: E731
         value = online.plan_statistics(cost_rows, n, m, a.log(), b.log(), pot.f, pot.g, EPS, False)[0]
     value = float(value)
     wall = time.perf_counter() - start
     out = {"capped": False, "wall_s": wall, "iterations": pot.n_iter, "peak_rss_mb": peak_rss_mb(),
-           "transport_cost": float(value), "otdist_error": float(pot.marginal_error.max()),
-           "s_per_iteration": wall / pot.n_iter}
+           "transport_cost": value, "otdist_error": float(pot.marginal_error.max()),
+           "s_per_iteration": wall / pot.n_iter, **peak_gpu(device)}
     out["marginal_error"] = marginal_error(xt[0], yt[0], pot.f, pot.g, a.log(), b.log())
     return out
 
@@ -172,7 +181,7 @@ def run_tensorized(x, y, device: str) -> dict:
     n, m = len(x), len(y)
     out = {"capped": False, "wall_s": wall, "iterations": res.n_iter, "peak_rss_mb": peak_rss_mb(),
            "transport_cost": float(res.transport_cost), "otdist_error": float(res.marginal_error),
-           "s_per_iteration": wall / res.n_iter}
+           "s_per_iteration": wall / res.n_iter, **peak_gpu(device)}
     f, g = res.potentials
     log_u = [math.log(1.0 / n)] * n, [math.log(1.0 / m)] * m
     out["marginal_error"] = marginal_error(x, y, f, g, *log_u)
@@ -198,7 +207,7 @@ def run_geomloss(backend: str, x, y, device: str) -> dict:
     pts = torch.cat([xt, yt])
     diameter = float((pts.amax(0) - pts.amin(0)).norm())
     out = {"capped": False, "wall_s": wall, "iterations": stages(2, diameter, blur, scaling), "peak_rss_mb": rss,
-           "s_per_iteration": None}
+           "s_per_iteration": None, **peak_gpu(device)}
     out["marginal_error"] = marginal_error(xt, yt, 2 * f, 2 * g, a.log(), b.log())
     return out
 
@@ -235,10 +244,6 @@ def worker(backend: str, n: int, seed: int, cap: float, device: str) -> None:
         out = run_geomloss(backend, x, y, device)
     else:
         out = run_ott(x, y)
-    if device.startswith("cuda"):
-        import torch
-
-        out["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
     print("RESULT " + json.dumps(out), flush=True)
 
 

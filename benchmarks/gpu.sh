@@ -23,8 +23,8 @@ step() {  # step NAME LIMIT COMMAND...: run COMMAND for at most LIMIT seconds (l
     fi
     echo "== $name (at most ${limit} s): $*"
     local start=$(date +%s)
-    timeout "$limit" "$@" > >(tee "$out/$name.log") 2>&1
-    echo "== $name: exit $? after $(( $(date +%s) - start )) s" | tee -a "$out/$name.log"
+    timeout "$limit" "$@" 2>&1 | tee "$out/$name.log"
+    echo "== $name: exit ${PIPESTATUS[0]} after $(( $(date +%s) - start )) s" | tee -a "$out/$name.log"
 }
 
 step env 60 "$python" -c '
@@ -41,6 +41,7 @@ except Exception as exc:
     print("pykeops unusable on the GPU:", type(exc).__name__, str(exc).splitlines()[:2])
 '
 step online 150 "$python" benchmarks/bench_online.py --device cuda --sizes 100000 --backends online keops geomloss-online --cap 40
+step online-1e6 130 "$python" benchmarks/bench_online.py --device cuda --sizes 1000000 --backends online --cap 65
 step multiscale-1e5 60 "$python" benchmarks/bench_multiscale.py large --n 100000 --eps 0.005 --device cuda
 step neural 100 "$python" benchmarks/neural_accuracy.py --device cuda --seeds 1 --shape-seeds 0
 step wgan 90 "$python" benchmarks/wgan_runs.py --device cuda --only 8gaussians-gp 25gaussians-gp --steps 500 --out /tmp/wgan-gpu

@@ -69,8 +69,11 @@ class Geometry:
     def spread(self) -> float:
         """max C - min C, without building C when it is not stored."""
         with torch.no_grad():
-            blocks = [self.dense] if self.dense is not None else (self.rows(i0, i1) for i0, i1 in row_blocks(*self.shape))
-            lows, highs = zip(*((float(c.min()), float(c.max())) for c in blocks))
+            a = self.inputs.a
+            blocks = [self.dense] if self.dense is not None else \
+                (self.rows(i0, i1) for i0, i1 in row_blocks(*self.shape, a.device, a.shape[0]))
+            lows, highs = torch.stack([torch.stack([c.min(), c.max()]) for c in blocks]).double().unbind(dim=1)
+            lows, highs = lows.tolist(), highs.tolist()
         if not math.isfinite(max(highs)):
             raise InputError(
                 f"the cost between the points must be finite; its largest entry overflows to {max(highs)}. "
@@ -121,16 +124,17 @@ def transport_cost(pot, geometry: Geometry, on_inexact: Callable):
     return plan_statistics(geometry.rows, *geometry.shape, safe_log(a), safe_log(b), pot.f, pot.g, pot.epsilon, False)[0]
 
 
-def row_blocks(n: int, m: int, device=None) -> list[tuple[int, int]]:
-    """Row ranges of at most BLOCK_ELEMENTS entries each (CUDA_BLOCK_ELEMENTS on a GPU ``device``)."""
+def row_blocks(n: int, m: int, device=None, batch: int = 1) -> list[tuple[int, int]]:
+    """Row ranges whose (batch, rows, m) blocks hold at most BLOCK_ELEMENTS entries each
+    (CUDA_BLOCK_ELEMENTS on a GPU ``device``)."""
     budget = CUDA_BLOCK_ELEMENTS if device is not None and torch.device(device).type == "cuda" else BLOCK_ELEMENTS
-    step = max(1, budget // max(m, 1))
+    step = max(1, budget // max(batch * m, 1))
     return [(i, min(i + step, n)) for i in range(0, n, step)]
 
 
-def _blockwise(fn, n: int, m: int, differentiable: bool, device=None) -> list:
+def _blockwise(fn, n: int, m: int, differentiable: bool, like=None) -> list:
     from torch.utils.checkpoint import checkpoint
-    blocks = row_blocks(n, m, device)
+    blocks = row_blocks(n, m, *(() if like is None else (like.device, like.shape[0])))
     if differentiable and len(blocks) > 1:
         return [checkpoint(fn, i0, i1, use_reentrant=False) for i0, i1 in blocks]
     return [fn(i0, i1) for i0, i1 in blocks]
@@ -141,13 +145,13 @@ def semi_dual_f(cost_rows: CostRows, n: int, m: int, log_b, g, eps: float, diffe
     def block(i0, i1):
         return -eps * torch.logsumexp(log_b[:, None, :] + (g[:, None, :] - cost_rows(i0, i1)) / eps, dim=2)
 
-    return torch.cat(_blockwise(block, n, m, differentiable, g.device), dim=1)
+    return torch.cat(_blockwise(block, n, m, differentiable, g), dim=1)
 
 
 def c_transform_a(cost_rows: CostRows, n: int, m: int, log_a, f, eps: float):
     """g_j = -eps log sum_i a_i exp((f_i - C_ij) / eps), shape (B, m), accumulated over row blocks."""
     acc = None
-    for i0, i1 in row_blocks(n, m, f.device):
+    for i0, i1 in row_blocks(n, m, f.device, f.shape[0]):
         block = torch.logsumexp(log_a[:, i0:i1, None] + (f[:, i0:i1, None] - cost_rows(i0, i1)) / eps, dim=1)
         acc = block if acc is None else torch.logaddexp(acc, block)
     return -eps * acc
@@ -191,12 +195,12 @@ class BlockSoftmin:
     def rows(self, g, log_b, eps: float):
         shift = (g / eps + log_b)[:, None, :]
         out = [torch.logsumexp(torch.sub(shift, self.cost_rows(i0, i1), alpha=1.0 / eps), dim=2)
-               for i0, i1 in row_blocks(*self.shape, g.device)]
+               for i0, i1 in row_blocks(*self.shape, g.device, g.shape[0])]
         return -eps * torch.cat(out, dim=1)
 
     def columns(self, f, log_a, eps: float):
         shift, acc = (f / eps + log_a)[:, :, None], None
-        for i0, i1 in row_blocks(*self.shape, f.device):
+        for i0, i1 in row_blocks(*self.shape, f.device, f.shape[0]):
             block = torch.logsumexp(torch.sub(shift[:, i0:i1], self.cost_rows(i0, i1), alpha=1.0 / eps), dim=1)
             acc = block if acc is None else torch.logaddexp(acc, block)
         return -eps * acc
@@ -218,7 +222,7 @@ def plan_statistics(cost_rows: CostRows, n: int, m: int, log_a, log_b, f, g, eps
         plan = log_p.exp()
         return (plan * cost).sum(dim=(1, 2)), plan.sum(dim=1).detach()
 
-    pieces = _blockwise(block, n, m, differentiable, f.device)
+    pieces = _blockwise(block, n, m, differentiable, f)
     return sum(c for c, _ in pieces), sum(col for _, col in pieces)
 
 
@@ -231,7 +235,7 @@ class Kernel:
 
     def __init__(self, cost_rows: CostRows, n: int, m: int, f, g, eps: float, cache: bool):
         self.cost_rows, self.f, self.g, self.eps = cost_rows, f, g, eps
-        self.blocks = [(0, n)] if cache else row_blocks(n, m, f.device)
+        self.blocks = [(0, n)] if cache else row_blocks(n, m, f.device, f.shape[0])
         self._cached = [self._block(0, n)] if cache else None
 
     def _block(self, i0: int, i1: int):

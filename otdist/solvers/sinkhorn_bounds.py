@@ -70,7 +70,7 @@ def streamed_bounds(cost_rows, n: int, m: int, f, g, a, b, eps: float) -> tuple[
     from .sinkhorn_ops import safe_log
 
     f, g, a, b = (t.detach().to(torch.float64) for t in (f, g, a, b))
-    log_a, log_b, blocks = safe_log(a), safe_log(b), row_blocks(n, m, a.device)
+    log_a, log_b, blocks = safe_log(a), safe_log(b), row_blocks(n, m, a.device, a.shape[0])
 
     def block(i0, i1):
         cost = cost_rows(i0, i1).detach().to(torch.float64)
