@@ -26,6 +26,8 @@ class Recipe:
     optimiser: str = "adam"
     lr: float = 1e-4
     betas: tuple[float, float] = (0.5, 0.9)
+    #: Both learning rates decay linearly from ``lr`` to 0 at the last step (as in the WGAN-GP image code).
+    lr_decay: bool = False
 
 
 def _points(hidden: int, depth: int = 4) -> Architecture:
@@ -41,7 +43,10 @@ GP_RECIPES = {
     # The toy code's settings at Adam 1e-3 and 4000 steps oscillate at the end (8/8 modes at step 3200,
     # 6/8 at 4000, seed 0): 8 Gaussians keep the settings measured at 8/8 before.
     "8gaussians": Recipe(steps=12000, architecture=_points(64), gp_weight=10.0, betas=(0.0, 0.9)),
-    "25gaussians": Recipe(steps=7500, architecture=_points(128), data_scale=2.828, gp_weight=0.1, lr=1e-3),
+    # Adam 1e-3 forms the grid of modes quickly; decaying it to 0 lets the clusters settle on the centres
+    # (seed 0: 18/25 modes, 51% within 3 sigma without the decay; 25/25 and 90% with it).
+    "25gaussians": Recipe(steps=7500, architecture=_points(128), data_scale=2.828, gp_weight=0.1, lr=1e-3,
+                          lr_decay=True),
     "swissroll": Recipe(steps=6000, architecture=_points(128), data_scale=1.0, gp_weight=0.1, lr=1e-4),
     "digits": Recipe(steps=6000, architecture=IMAGES, gp_weight=10.0, betas=(0.0, 0.9)),
     "flags": Recipe(steps=2000, architecture=IMAGES, gp_weight=10.0, betas=(0.0, 0.9)),

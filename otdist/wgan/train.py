@@ -148,6 +148,7 @@ class _Trainer:
         self.generator, self.critic = generator.to(self.device), critic.to(self.device)
         self.g_model, self.c_model = D.wrap(self.generator), D.wrap(self.critic)
         self.c_opt, self.g_opt = _optimisers(config, self.generator, self.critic)
+        self.lr_decay = defaults.lr_decay
         self.rank, self.size = D.world()
         self.stream = torch.Generator().manual_seed(config.seed + 7919 * self.rank)
         self.train_data = torch.as_tensor(self.data.train).to(self.device)
@@ -163,6 +164,16 @@ class _Trainer:
     def _real(self) -> torch.Tensor:
         idx = self.shard[torch.randint(len(self.shard), (self.per_rank,), generator=self.stream)]
         return self.train_data[idx.to(self.device)]
+
+    def set_learning_rate(self) -> None:
+        """The recipe's schedule at the current step: a function of the step alone, so a resumed run
+        continues it exactly."""
+        if not self.lr_decay:
+            return
+        lr = self.config.lr * (1.0 - self.step / self.config.steps)
+        for optimiser in (self.c_opt, self.g_opt):
+            for group in optimiser.param_groups:
+                group["lr"] = lr
 
     def critic_step(self) -> tuple[float, float]:
         real = self._real()
@@ -319,6 +330,7 @@ def train(config: Config) -> Run:
         bar = tqdm(total=config.steps, initial=trainer.step, desc=f"WGAN {config.data}/{config.lipschitz}",
                    disable=not config.progress or not main_rank)
         while trainer.step < config.steps and not interrupt.requested:
+            trainer.set_learning_rate()
             with trainer.rng:
                 for _ in range(config.n_critic):
                     critic_loss, estimate = trainer.critic_step()

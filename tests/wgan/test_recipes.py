@@ -93,3 +93,27 @@ def test_a_bad_architecture_entry_is_refused(tmp_path):
         path = checkpoint.save_atomic({**state, "architecture": bad}, tmp_path / "bad.pt")
         with pytest.raises(ValueError, match="architecture|scale"):
             wgan.load_generator(path)
+
+
+def test_learning_rate_decay_is_linear_to_zero_and_a_function_of_the_step(monkeypatch):
+    import dataclasses
+
+    from otdist.wgan import recipes
+
+    monkeypatch.setitem(recipes.GP_RECIPES, "25gaussians",
+                        dataclasses.replace(recipes.GP_RECIPES["25gaussians"], lr_decay=True))
+    trainer = _Trainer(_tiny("unused", data="25gaussians", steps=40).validated())
+    base = trainer.config.lr
+    for step in (30, 0, 10, 39):  # any order: a resumed run sets the same rate at the same step
+        trainer.step = step
+        trainer.set_learning_rate()
+        for optimiser in (trainer.c_opt, trainer.g_opt):
+            assert [group["lr"] for group in optimiser.param_groups] == [base * (1 - step / 40)]
+
+
+def test_without_decay_the_learning_rate_stays_the_configured_one():
+    trainer = _Trainer(_tiny("unused", data="8gaussians", steps=40, lr=3e-4).validated())
+    assert not recipe("8gaussians", "gp").lr_decay
+    trainer.step = 25
+    trainer.set_learning_rate()
+    assert [g["lr"] for o in (trainer.c_opt, trainer.g_opt) for g in o.param_groups] == [3e-4, 3e-4]
