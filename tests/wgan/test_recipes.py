@@ -112,8 +112,8 @@ def test_learning_rate_decay_is_linear_to_zero_and_a_function_of_the_step(monkey
 
 
 def test_without_decay_the_learning_rate_stays_the_configured_one():
-    trainer = _Trainer(_tiny("unused", data="8gaussians", steps=40, lr=3e-4).validated())
-    assert not recipe("8gaussians", "gp").lr_decay
+    trainer = _Trainer(_tiny("unused", data="swissroll", steps=40, lr=3e-4).validated())
+    assert not recipe("swissroll", "gp").lr_decay
     trainer.step = 25
     trainer.set_learning_rate()
     assert [g["lr"] for o in (trainer.c_opt, trainer.g_opt) for g in o.param_groups] == [3e-4, 3e-4]

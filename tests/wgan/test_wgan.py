@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from functools import partial
 
 import numpy as np
 import pytest
@@ -33,11 +34,14 @@ def _params(module):
 
 @pytest.mark.parametrize("lipschitz", ["gp", "clip", "groupsort", "spectral"])
 def test_resume_follows_the_uninterrupted_trajectory_whatever_the_evaluations(tmp_path, lipschitz):
-    """4 steps evaluated at every step == 2 steps evaluated once, saved, resumed for 2 more evaluated once."""
-    full = wgan.train(_small(tmp_path / "full", lipschitz=lipschitz, steps=4, eval_every=1, checkpoint_every=4))
-    wgan.train(_small(tmp_path / "split", lipschitz=lipschitz, steps=2, eval_every=2, checkpoint_every=2))
-    resumed = wgan.train(_small(tmp_path / "split", lipschitz=lipschitz, steps=4, eval_every=4, checkpoint_every=4,
-                                resume=True))
+    """4 steps evaluated at every step == 2 steps evaluated once, saved, resumed for 2 more evaluated once.
+
+    On the Swiss roll, whose learning rate is constant (a decaying one follows the run's steps).
+    """
+    small = partial(_small, data="swissroll", lipschitz=lipschitz)
+    full = wgan.train(small(tmp_path / "full", steps=4, eval_every=1, checkpoint_every=4))
+    wgan.train(small(tmp_path / "split", steps=2, eval_every=2, checkpoint_every=2))
+    resumed = wgan.train(small(tmp_path / "split", steps=4, eval_every=4, checkpoint_every=4, resume=True))
     assert resumed.step == full.step == 4
     torch.testing.assert_close(_params(resumed.generator), _params(full.generator), rtol=0, atol=0)
     torch.testing.assert_close(_params(resumed.critic), _params(full.critic), rtol=0, atol=0)
@@ -200,8 +204,6 @@ def test_eight_gaussians_with_gradient_penalty_at_the_default_budget(eight_gauss
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="measured 0.66 of the samples within 3 sigma (sigma = 0.02) at the default "
-                                       "12 000 steps, seed 0: the CPU budget ends before the modes are that sharp")
 def test_eight_gaussians_meet_the_sharpness_and_w1_ratio_targets(eight_gaussians_default_run):
     """>= 80% within 3 sigma and a W1 ratio <= 1.75 (within 75% of the noise floor between two real draws)."""
     m = eight_gaussians_default_run.metrics
