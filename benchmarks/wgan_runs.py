@@ -5,9 +5,10 @@
 Each row is ``otdist wgan train --data DATA --lipschitz CRITIC --seed S`` with every other option at its
 default, on the CPU (``--device cuda``: on a GPU; ``--steps N``: a shorter run, for the throughput).
 Figures and logs go to DIR/DATA-CRITIC-sS/. The target column checks the 2-D targets: 8 Gaussians
-(gp) 8/8 modes, >= 80% within 3 sigma, W1 ratio <= 1.75; 25 Gaussians 25/25, >= 70%, ratio <= 1.5; Swiss roll ratio <= 1.5 and a final distance spread <= 0.2; flags confidence >= 0.9 and
-class KL <= 0.05; clip and groupsort on 8 Gaussians >= 6/8 modes. ``ms/step`` is the wall-clock time of
-the training loop per generator step (evaluations included), so runs on a loaded machine show it;
+(gp) 8/8 modes, >= 80% within 3 sigma, W1 ratio <= 1.75; 25 Gaussians 25/25, >= 70%, ratio <= 1.5;
+Swiss roll ratio <= 1.5 and a final distance spread <= 0.2; flags confidence >= 0.9 and class KL
+<= 0.05; clip and groupsort on 8 Gaussians >= 6/8 modes. ``ms/step`` is the wall-clock time of the
+training loop per generator step (evaluations included), so runs on a loaded machine show it;
 ``samples/s`` counts the real and generated samples the critic and the generator see per second.
 """
 
