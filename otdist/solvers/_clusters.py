@@ -1,18 +1,22 @@
-r"""Grid clusters of a point cloud and the block-sparse c-transforms on the pairs of clusters kept.
+r"""Clusters of a point cloud, and the c-transforms on the kept pairs of (tile of rows, column).
 
-The points of each cloud are put into the cubic cells of one grid (side ``side``) and sorted by cell, so
-that every cluster is a contiguous range of the sorted points.  Each cluster records its weight, its
-centroid and the bounding box of its points; the boxes give, for a pair of clusters (I, J),
+A :class:`Clusters` is a cloud sorted so that every cluster is a contiguous range of the sorted points;
+it records each cluster's weight, centroid and the bounding box of its points.  Two partitions build one:
 
-.. math:: \underline{C}_{IJ} \le C(x_i, y_j) \le \overline{C}_{IJ}, \qquad i \in I,\ j \in J,
+* :func:`grid_clusters`: the cells of one grid (the coarse level of :mod:`otdist.solvers.multiscale`);
+* :func:`tree_clusters`: the nodes of a binary space-partitioning tree on the Morton (Z-order) code of
+  the points -- each cluster is the largest node holding at most ``most`` points, a box of aspect
+  ratio at most 2 whatever the density, so that tiles of rows are compact and of nearly equal size.
 
-with ``C = |x - y|^p`` (the distance between the boxes, and the largest distance between their corners).
-
-:class:`TruncatedSoftmin` evaluates the c-transforms of :mod:`otdist.solvers.log_sinkhorn` on the pairs
-of points whose clusters are kept (a boolean Kx x Ky mask): for each cluster of rows, the columns of
-its kept clusters are gathered once (their indices stored) and the block |I| x (kept columns) is
-rebuilt from the points at every pass, centred on the cluster's centroid so that a float32 squared
-distance keeps its relative precision.
+:class:`TileSoftmin` evaluates the c-transforms of :mod:`otdist.solvers.log_sinkhorn` on a kept set
+made of pairs (tile of rows, column): each tile (a cluster of x) keeps its own list of columns, and
+both c-transforms run over the same blocks (tile x its columns), so that they see one truncated kernel
+without any mask.  For C = |x - y|^2 a block is one matrix product: with both sides centred on the
+tile's centre, (g_j - C_ij) / eps = u_j - |x_i|^2 / eps + 2 x_i.y_j / eps with u_j = (g_j - |y_j|^2) / eps,
+so [2 x_i / eps, 1] @ [y_j; u_j - c] gives the exponents up to a per-row constant; the rows are then
+exp-summed against a reference c (the previous potentials), which is exact unless the sum leaves
+[exp(-LOG_RANGE), exp(LOG_RANGE)] (such blocks are recomputed by a plain logsumexp).  The columns sum
+each block over its rows; the per-(tile, column) partial sums are combined in float64.
 """
 
 from __future__ import annotations
@@ -22,19 +26,18 @@ from dataclasses import dataclass
 
 import torch
 
-#: Consecutive clusters of rows share one block (the union of their kept columns) while it holds at most
-#: this many entries; a larger cluster is a block of its own, whose kept columns are exactly its own.
-GROUP_ENTRIES = 1 << 16
-#: The same on a GPU, where a block costs a few kernel launches whatever its size: fewer, larger blocks
-#: (the masked pairs of a block cost less there than the launches they save).
-CUDA_GROUP_ENTRIES = 1 << 22
-#: Pairs of clusters whose box bounds are computed at once (each a d-vector of float64).
-BOUND_ENTRIES = 1 << 20
+#: Bits per coordinate of the Morton code (at most 62 bits in all).
+MORTON_BITS = 20
+#: Kept (tile, column) entries whose per-pass terms are prepared at once (float64 temporaries).
+CHUNK_ENTRIES = 1 << 20
+#: A block is exp-summed directly (no max pass) when its exponents, within +-span / eps of their row's or
+#: column's largest, stay within this share of the dtype's exponent range; otherwise by a logsumexp.
+EXP_HEADROOM = 0.5
 
 
 @dataclass(frozen=True)
 class Clusters:
-    """One cloud sorted by grid cell: ``points``/``weights`` sorted, ``perm`` (sorted k = original perm[k]),
+    """One cloud sorted by cluster: ``points``/``weights`` sorted, ``perm`` (sorted k = original perm[k]),
     ``starts``/``ends`` of each cluster in the sorted order, cluster ``mass``, ``centroid``, box ``low``/``high``."""
 
     points: torch.Tensor
@@ -52,9 +55,13 @@ class Clusters:
         return self.starts.shape[0]
 
     @property
+    def sizes(self) -> torch.Tensor:
+        return self.ends - self.starts
+
+    @property
     def labels(self) -> torch.Tensor:
         """The cluster of each sorted point."""
-        return torch.repeat_interleave(torch.arange(self.count, device=self.ends.device), self.ends - self.starts)
+        return torch.repeat_interleave(torch.arange(self.count, device=self.ends.device), self.sizes)
 
     def unsort(self, values):
         """(B, n) values in the sorted order -> the original order."""
@@ -71,15 +78,8 @@ class Clusters:
         return out.scatter_reduce(0, self.labels, values, reduce="amax")
 
 
-def grid_clusters(points, weights, origin, side: float) -> Clusters:
-    """Cluster (n, d) ``points`` with (n,) ``weights`` into the cells of side ``side`` of the grid at ``origin``."""
-    cells = torch.floor((points.double() - origin) / side).long()
-    extent = cells.max(dim=0).values + 1
-    label = torch.zeros(points.shape[0], dtype=torch.long, device=points.device)
-    for k in range(points.shape[1]):
-        label = label * int(extent[k]) + cells[:, k]
-    label, perm = torch.sort(label, stable=True)
-    _, counts = torch.unique_consecutive(label, return_counts=True)
+def _summarise(points, weights, perm, counts) -> Clusters:
+    """The Clusters of ``points`` sorted by ``perm`` into consecutive clusters of ``counts`` points."""
     ends = torch.cumsum(counts, 0)
     starts = ends - counts
     points, weights = points[perm], weights[perm]
@@ -96,18 +96,46 @@ def grid_clusters(points, weights, origin, side: float) -> Clusters:
     return Clusters(points, weights, perm, starts, ends, mass, centroid, low, high)
 
 
-def box_costs(rows: Clusters, cols: Clusters, p: float):
-    """(lower, upper) bounds (Kx, Ky) on |x_i - y_j|^p over each pair of clusters, from their boxes (float64)."""
-    lower = torch.empty(rows.count, cols.count, dtype=torch.float64, device=rows.low.device)
-    upper = torch.empty_like(lower)
-    step = max(1, BOUND_ENTRIES // max(cols.count, 1))
-    for i0 in range(0, rows.count, step):
-        low, high = rows.low[i0:i0 + step, None], rows.high[i0:i0 + step, None]
-        gap = torch.maximum(cols.low[None] - high, low - cols.high[None]).clamp_min(0.0)
-        span = torch.maximum(cols.high[None] - low, high - cols.low[None])
-        lower[i0:i0 + step] = gap.square().sum(dim=2).sqrt() ** p
-        upper[i0:i0 + step] = span.square().sum(dim=2).sqrt() ** p
-    return lower, upper
+def grid_clusters(points, weights, origin, side: float) -> Clusters:
+    """Cluster (n, d) ``points`` with (n,) ``weights`` into the cells of side ``side`` of the grid at ``origin``."""
+    cells = torch.floor((points.double() - origin) / side).long()
+    extent = cells.max(dim=0).values + 1
+    label = torch.zeros(points.shape[0], dtype=torch.long, device=points.device)
+    for k in range(points.shape[1]):
+        label = label * int(extent[k]) + cells[:, k]
+    label, perm = torch.sort(label, stable=True)
+    _, counts = torch.unique_consecutive(label, return_counts=True)
+    return _summarise(points, weights, perm, counts)
+
+
+def tree_clusters(points, weights, origin, scale: float, most: int) -> Clusters:
+    """Cluster (n, d) ``points`` into the largest nodes of the Morton-code tree holding at most ``most`` points.
+
+    The codes interleave MORTON_BITS bits (fewer in d > 3) of each coordinate on the cube of side ``scale``
+    at ``origin``; a node is a prefix of the code (a box halved along one axis at each bit).  Points sharing
+    a full code may make a node of more than ``most`` points.
+    """
+    n, d = points.shape
+    bits = min(MORTON_BITS, 62 // d)
+    top = (1 << bits) - 1
+    cells = torch.floor((points.double() - origin) / scale * (1 << bits)).long().clamp_(0, top)
+    code = torch.zeros(n, dtype=torch.long, device=points.device)
+    for b in range(bits - 1, -1, -1):
+        for k in range(d):
+            code = (code << 1) | ((cells[:, k] >> b) & 1)
+    code, perm = torch.sort(code, stable=True)
+    total = bits * d
+    node = torch.full_like(code, -1)
+    for level in range(total + 1):
+        prefix = code >> (total - level)
+        _, inverse, counts = torch.unique_consecutive(prefix, return_inverse=True, return_counts=True)
+        fits = (counts[inverse] <= most) & (node < 0)
+        node = torch.where(fits, prefix << (total - level), node)
+        if bool((node >= 0).all()):
+            break
+    node = torch.where(node < 0, code, node)
+    _, counts = torch.unique_consecutive(node, return_counts=True)
+    return _summarise(points, weights, perm, counts)
 
 
 def pair_cost(x, y, p: float, centre):
@@ -119,107 +147,155 @@ def pair_cost(x, y, p: float, centre):
     return torch.cdist(x[None], y[None], compute_mode="donot_use_mm_for_euclid_dist")[0] ** p
 
 
-class _Side:
-    """The c-transform over one side: for each block of clusters of ``outer``, the kept points of ``inner``."""
-
-    def __init__(self, outer: Clusters, inner: Clusters, mask, p: float, dtype, blocks=None):
-        self.p, self.dtype = p, dtype
-        self.outer_points, self.inner_points = outer.points.to(dtype), inner.points.to(dtype)
-        self.centroid = outer.centroid.to(dtype)
-        if blocks is not None:
-            self.blocks = blocks
-            return
-        sizes = (inner.ends - inner.starts)
-        self.blocks = []
-        width = (mask.double() @ sizes.double()).long().tolist()
-        counts = (outer.ends - outer.starts).tolist()
-        group = CUDA_GROUP_ENTRIES if mask.device.type == "cuda" else GROUP_ENTRIES
-        k = 0
-        while k < outer.count:
-            first, rows, widest = k, 0, 0
-            while k < outer.count and (k == first or (rows + counts[k]) * max(widest, width[k]) <= group):
-                rows, widest, k = rows + counts[k], max(widest, width[k]), k + 1
-            self.blocks.append(self._block(outer, inner, mask, first, k))
-
-    @staticmethod
-    def _block(outer, inner, mask, first, last):
-        """(row start, row end, column indices (L,), kept (rows, L) bool or None, centre index)."""
-        kept = mask[first:last].any(dim=0).nonzero()[:, 0]
-        device = mask.device
-        sizes = inner.ends[kept] - inner.starts[kept]
-        offsets = torch.repeat_interleave(inner.starts[kept] - (torch.cumsum(sizes, 0) - sizes), sizes)
-        index = torch.arange(offsets.shape[0], device=device) + offsets  # the points of the kept clusters, in order
-        inner_label = torch.repeat_interleave(kept, sizes)
-        outer_label = torch.repeat_interleave(torch.arange(first, last, device=device),
-                                              outer.ends[first:last] - outer.starts[first:last])
-        allowed = mask[outer_label][:, inner_label]
-        return int(outer.starts[first]), int(outer.ends[last - 1]), index.int(), None if bool(allowed.all()) else allowed, \
-            (first + last - 1) // 2
-
-    def softmin(self, shift, eps: float):
-        """-eps log sum_kept exp(shift_j - C_ij / eps), shape (n_outer,) for (n_inner,) ``shift``."""
-        out = torch.empty(self.outer_points.shape[0], dtype=self.dtype, device=self.outer_points.device)
-        for i0, i1, index, allowed, centre in self.blocks:
-            block = self.exponents(i0, i1, index, allowed, centre, shift, eps)
-            out[i0:i1] = torch.logsumexp(block, dim=1)
-        return -eps * out
-
-    def exponents(self, i0, i1, index, allowed, centre, shift, eps: float, with_cost: bool = False):
-        cost = pair_cost(self.outer_points[i0:i1], self.inner_points[index], self.p, self.centroid[centre])
-        block = torch.sub(shift[index][None, :], cost, alpha=1.0 / eps)
-        if allowed is not None:
-            block.masked_fill_(~allowed, -math.inf)
-        return (block, cost) if with_cost else block
-
-    @property
-    def kept_pairs(self) -> int:
-        return sum((i1 - i0) * index.numel() if allowed is None else int(allowed.sum())
-                   for i0, i1, index, allowed, _ in self.blocks)
+def _segment_max(values, counts, size: int):
+    """The largest of consecutive segments of ``counts`` values, (size,), finite (0 where none is)."""
+    labels = torch.repeat_interleave(torch.arange(size, device=values.device), counts)
+    out = torch.full((size,), -math.inf, dtype=values.dtype, device=values.device)
+    out = out.scatter_reduce(0, labels, values, reduce="amax")
+    return torch.where(torch.isfinite(out), out, 0.0)
 
 
-class TruncatedSoftmin:
-    """The softmin protocol of :mod:`otdist.solvers.log_sinkhorn` on the kept pairs of clusters (B = 1).
+class TileSoftmin:
+    """The softmin protocol of :mod:`otdist.solvers.log_sinkhorn` on the kept pairs (tile of rows, column), B = 1.
 
-    ``rows(g, log_b, eps)`` and ``columns(f, log_a, eps)`` take and return potentials in the sorted
-    orders of ``x`` and ``y``; ``mask`` (Kx, Ky) marks the pairs of clusters kept.
+    ``tiles`` clusters x (its sorted order is the rows' order); ``y`` (m, d) holds the columns in their sorted
+    order; ``offsets`` (T + 1,) and ``index`` (L,) list the kept columns of each tile (ascending).  ``rows(g, ...)``
+    and ``columns(f, ...)`` take and return potentials in these sorted orders.
     """
 
-    def __init__(self, x: Clusters, y: Clusters, mask, p: float, dtype, _blocks=(None, None)):
-        self.x, self.y, self.mask, self.p, self.dtype = x, y, mask, p, dtype
-        self.shape = (x.points.shape[0], y.points.shape[0])
-        self._rows = _Side(x, y, mask, p, dtype, _blocks[0])
-        self._columns = _Side(y, x, mask.T, p, dtype, _blocks[1])
-
-    @property
-    def kept_pairs(self) -> int:
-        return self._rows.kept_pairs
-
-    def rows(self, g, log_b, eps: float):
-        return self._rows.softmin((g[0] / eps + log_b[0]).to(self.dtype), eps)[None]
-
-    def columns(self, f, log_a, eps: float):
-        return self._columns.softmin((f[0] / eps + log_a[0]).to(self.dtype), eps)[None]
+    def __init__(self, tiles: Clusters, y, offsets, index, p: float, dtype):
+        self.tiles, self.y, self.p, self.dtype = tiles, y, p, dtype
+        self.shape = (tiles.points.shape[0], y.shape[0])
+        self.offsets, self.index = offsets, index
+        self._counts = offsets[1:] - offsets[:-1]
+        self.kept_pairs = int((tiles.sizes * self._counts).sum())
+        self._blocks = list(zip(tiles.starts.tolist(), tiles.ends.tolist(), offsets[:-1].tolist(), offsets[1:].tolist()))
+        self._chunks, first, done = [], 0, 0
+        for t, end in enumerate(offsets[1:].tolist()):
+            if end - done >= CHUNK_ENTRIES or t == tiles.count - 1:
+                self._chunks.append((first, t + 1, done, end))
+                first, done = t + 1, end
+        centre = (tiles.low + tiles.high) / 2
+        xc = tiles.points.double() - torch.repeat_interleave(centre, tiles.sizes, dim=0)
+        self._xsq = xc.square().sum(dim=1)
+        self._xc = xc.to(dtype)
+        d, device = xc.shape[1], y.device
+        self._a = torch.empty(xc.shape[0], d + 1, dtype=dtype, device=device)
+        self._b = torch.empty(d + 1, index.shape[0], dtype=dtype, device=device)
+        self._ysq = torch.empty(index.shape[0], dtype=dtype, device=device)
+        reach = torch.zeros(tiles.count, dtype=torch.float64, device=device)
+        for t0, t1, s, e in self._chunks:
+            yc = y[index[s:e].long()].double() - torch.repeat_interleave(centre[t0:t1], self._counts[t0:t1], dim=0)
+            self._b[:d, s:e] = yc.T.to(dtype)
+            self._ysq[s:e] = yc.square().sum(dim=1)
+            reach[t0:t1] = _segment_max(self._ysq[s:e].double().sqrt(), self._counts[t0:t1], t1 - t0)
+        # the exponents of a tile's block lie within +-span / eps of their row's (or column's) largest
+        span = 2 * _segment_max(self._xsq.sqrt(), tiles.sizes, tiles.count) * reach
+        self._span = span.tolist()
+        self._log_entries = (self._counts + tiles.sizes).double().log().tolist()
+        self._eps = None
 
     def lowered(self):
         """A float32 copy for the first iterations of a float64 problem."""
         if self.dtype != torch.float64:
             return None
-        return TruncatedSoftmin(self.x, self.y, self.mask, self.p, torch.float32, (self._rows.blocks, self._columns.blocks))
+        return TileSoftmin(self.tiles, self.y, self.offsets, self.index, self.p, torch.float32)
+
+    def _prepare(self, eps: float):
+        """Columns :d of a <- 2 x_i / eps (the points, for p != 2); which blocks may be exp-summed directly."""
+        if self._eps != eps:
+            self._a[:, :-1] = (self._xc.double() * (2.0 / eps)).to(self.dtype) if self.p == 2 else self._xc
+            headroom = EXP_HEADROOM * math.log(torch.finfo(self.dtype).max)
+            self._direct = [self.p == 2 and s / eps + e <= headroom for s, e in zip(self._span, self._log_entries)]
+            self._eps = eps
+
+    def _block(self, i0, i1, j0, j1, eps: float):
+        """Exponents (rows, kept columns) of one tile: u_i + w_j + 2 x_i.y_j / eps, or u_i + w_j - C_ij / eps."""
+        a, b = self._a[i0:i1], self._b[:, j0:j1]
+        if self.p == 2:
+            return torch.mm(a, b)
+        cost = torch.cdist(a[None, :, :-1], b[:-1].T[None], compute_mode="donot_use_mm_for_euclid_dist")[0] ** self.p
+        return (a[:, -1:] + b[-1:]).sub_(cost, alpha=1.0 / eps)
+
+    def _quadratic(self, eps: float):
+        return self._xsq / eps if self.p == 2 else torch.zeros_like(self._xsq), 1.0 if self.p == 2 else 0.0
+
+    def rows(self, g, log_b, eps: float):
+        """f_i = -eps log sum_kept b_j exp((g_j - C_ij) / eps), (1, n)."""
+        self._prepare(eps)
+        shift = g[0].double() / eps + log_b[0].double()
+        xsq, one = self._quadratic(eps)
+        self._a[:, -1] = one
+        centre = torch.empty(self.tiles.count, dtype=torch.float64, device=shift.device)
+        for t0, t1, s, e in self._chunks:
+            values = shift[self.index[s:e]] - self._ysq[s:e].double() / eps if self.p == 2 else shift[self.index[s:e]]
+            centre[t0:t1] = _segment_max(values, self._counts[t0:t1], t1 - t0)
+            self._b[-1, s:e] = values - torch.repeat_interleave(centre[t0:t1], self._counts[t0:t1])
+        out = torch.empty(self.shape[0], dtype=self.dtype, device=shift.device)
+        for (i0, i1, j0, j1), direct in zip(self._blocks, self._direct):
+            block = self._block(i0, i1, j0, j1, eps)
+            if direct:
+                torch.sum(block.exp_(), dim=1, out=out[i0:i1]).log_()
+            else:
+                torch.logsumexp(block, dim=1, out=out[i0:i1])
+        lse = out.double() + torch.repeat_interleave(centre, self.tiles.sizes) - xsq
+        return (-eps * lse).to(g.dtype)[None]
+
+    def columns(self, f, log_a, eps: float):
+        """g_j = -eps log sum_kept a_i exp((f_i - C_ij) / eps), (1, m)."""
+        lse = self._column_sums(f[0].double() / eps + log_a[0].double(), eps)
+        return (-eps * lse).to(f.dtype)[None]
+
+    def _column_sums(self, shift, eps: float, cost=None):
+        """log sum_kept exp(shift_i - C_ij / eps) for each column, (m,) float64.  With ``cost`` ((m,) float64
+        zeros), also adds the kept C_ij weighted by exp(shift_i - C_ij / eps) / sum_kept of them into it."""
+        self._prepare(eps)
+        xsq, one = self._quadratic(eps)
+        values = shift - xsq
+        centre = _segment_max(values, self.tiles.sizes, self.tiles.count)
+        self._a[:, -1] = values - torch.repeat_interleave(centre, self.tiles.sizes)
+        self._b[-1] = one
+        partial = torch.empty(self.index.shape[0], dtype=self.dtype, device=shift.device)
+        weighted = None if cost is None else torch.empty_like(partial)
+        for (i0, i1, j0, j1), direct in zip(self._blocks, self._direct):
+            block = self._block(i0, i1, j0, j1, eps)
+            if cost is not None:
+                torch.logsumexp(block, dim=0, out=partial[j0:j1])
+                kernel = block.sub_(partial[j0:j1]).exp_()
+                torch.sum(kernel.mul_(self._cost(i0, i1, j0, j1)), dim=0, out=weighted[j0:j1])
+            elif direct:
+                torch.sum(block.exp_(), dim=0, out=partial[j0:j1]).log_()
+            else:
+                torch.logsumexp(block, dim=0, out=partial[j0:j1])
+        m = self.shape[1]
+        top = torch.full((m,), -math.inf, dtype=torch.float64, device=shift.device)
+        total = torch.zeros(m, dtype=torch.float64, device=shift.device)
+        for step in ("max", "sum"):
+            for t0, t1, s, e in self._chunks:
+                index = self.index[s:e]
+                v = partial[s:e].double() + torch.repeat_interleave(centre[t0:t1], self._counts[t0:t1])
+                v = v - self._ysq[s:e].double() / eps if self.p == 2 else v
+                if step == "max":
+                    top.scatter_reduce_(0, index.long(), v, reduce="amax")
+                    continue
+                w = (v - top[index]).exp()
+                total.index_add_(0, index, w)
+                if cost is not None:
+                    cost.index_add_(0, index, w * weighted[s:e].double())
+            top = torch.where(torch.isfinite(top), top, 0.0)
+        if cost is not None:
+            cost /= total
+        return top + total.log()
+
+    def _cost(self, i0, i1, j0, j1):
+        """C_ij on one block (rows, kept columns), from the centred points."""
+        x, y = self._xc[i0:i1], self._b[:-1, j0:j1].T
+        return pair_cost(x, y, self.p, torch.zeros(x.shape[1], dtype=x.dtype, device=x.device))
 
     def plan_statistics(self, f, g, log_a, log_b, eps: float):
         """(<P, C>, column sums of P (m,)) on the kept pairs, in float64, for P_ij = a_i b_j exp((f_i + g_j - C_ij)/eps)."""
-        side = self._columns
-        shift = (f[0] / eps + log_a[0]).to(self.dtype)
-        column_log = (g[0] / eps + log_b[0]).double()
-        device = self.x.points.device
-        total = torch.zeros((), dtype=torch.float64, device=device)
-        sums = torch.zeros(self.shape[1], dtype=torch.float64, device=device)
-        for j0, j1, index, allowed, centre in side.blocks:
-            block, cost = side.exponents(j0, j1, index, allowed, centre, shift, eps, with_cost=True)
-            top = block.max(dim=1, keepdim=True).values.clamp_min(torch.finfo(self.dtype).min)
-            kernel = (block - top).exp().double()
-            scale = (column_log[j0:j1] + top[:, 0].double()).exp()
-            scale = torch.where(torch.isfinite(column_log[j0:j1]), scale, 0.0)
-            sums[j0:j1] = scale * kernel.sum(dim=1)
-            total += (scale * (kernel * cost.double()).sum(dim=1)).sum()
-        return total, sums
+        cost = torch.zeros(self.shape[1], dtype=torch.float64, device=f.device)
+        lse = self._column_sums(f[0].double() / eps + log_a[0].double(), eps, cost)
+        column_log = g[0].double() / eps + log_b[0].double()
+        sums = torch.where(torch.isfinite(column_log), (column_log + lse).exp(), 0.0)
+        return (torch.where(sums > 0, sums * cost, 0.0)).sum(), sums
