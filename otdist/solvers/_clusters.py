@@ -29,7 +29,7 @@ import torch
 #: Bits per coordinate of the Morton code (at most 62 bits in all).
 MORTON_BITS = 20
 #: Kept (tile, column) entries whose per-pass terms are prepared at once (float64 temporaries).
-CHUNK_ENTRIES = 1 << 20
+CHUNK_ENTRIES = 1 << 18
 #: A block is exp-summed directly (no max pass) when its exponents, within +-span / eps of their row's or
 #: column's largest, stay within this share of the dtype's exponent range; otherwise by a logsumexp.
 EXP_HEADROOM = 0.5
@@ -182,13 +182,12 @@ class TileSoftmin:
         d, device = xc.shape[1], y.device
         self._a = torch.empty(xc.shape[0], d + 1, dtype=dtype, device=device)
         self._b = torch.empty(d + 1, index.shape[0], dtype=dtype, device=device)
-        self._ysq = torch.empty(index.shape[0], dtype=dtype, device=device)
+        self._scratch = torch.empty(index.shape[0], dtype=dtype, device=device)
         reach = torch.zeros(tiles.count, dtype=torch.float64, device=device)
         for t0, t1, s, e in self._chunks:
             yc = y[index[s:e].long()].double() - torch.repeat_interleave(centre[t0:t1], self._counts[t0:t1], dim=0)
             self._b[:d, s:e] = yc.T.to(dtype)
-            self._ysq[s:e] = yc.square().sum(dim=1)
-            reach[t0:t1] = _segment_max(self._ysq[s:e].double().sqrt(), self._counts[t0:t1], t1 - t0)
+            reach[t0:t1] = _segment_max(yc.square().sum(dim=1).sqrt(), self._counts[t0:t1], t1 - t0)
         # the exponents of a tile's block lie within +-span / eps of their row's (or column's) largest
         span = 2 * _segment_max(self._xsq.sqrt(), tiles.sizes, tiles.count) * reach
         self._span = span.tolist()
@@ -217,6 +216,12 @@ class TileSoftmin:
         cost = torch.cdist(a[None, :, :-1], b[:-1].T[None], compute_mode="donot_use_mm_for_euclid_dist")[0] ** self.p
         return (a[:, -1:] + b[-1:]).sub_(cost, alpha=1.0 / eps)
 
+    def _ysq(self, s: int, e: int):
+        """|y_j|^2 (centred) of the kept entries s:e, float64 (zeros for p != 2)."""
+        if self.p != 2:
+            return torch.zeros(e - s, dtype=torch.float64, device=self._b.device)
+        return self._b[:-1, s:e].double().square().sum(dim=0)
+
     def _quadratic(self, eps: float):
         return self._xsq / eps if self.p == 2 else torch.zeros_like(self._xsq), 1.0 if self.p == 2 else 0.0
 
@@ -228,7 +233,7 @@ class TileSoftmin:
         self._a[:, -1] = one
         centre = torch.empty(self.tiles.count, dtype=torch.float64, device=shift.device)
         for t0, t1, s, e in self._chunks:
-            values = shift[self.index[s:e]] - self._ysq[s:e].double() / eps if self.p == 2 else shift[self.index[s:e]]
+            values = shift[self.index[s:e]] - self._ysq(s, e) / eps
             centre[t0:t1] = _segment_max(values, self._counts[t0:t1], t1 - t0)
             self._b[-1, s:e] = values - torch.repeat_interleave(centre[t0:t1], self._counts[t0:t1])
         out = torch.empty(self.shape[0], dtype=self.dtype, device=shift.device)
@@ -255,7 +260,7 @@ class TileSoftmin:
         centre = _segment_max(values, self.tiles.sizes, self.tiles.count)
         self._a[:, -1] = values - torch.repeat_interleave(centre, self.tiles.sizes)
         self._b[-1] = one
-        partial = torch.empty(self.index.shape[0], dtype=self.dtype, device=shift.device)
+        partial = self._scratch
         weighted = None if cost is None else torch.empty_like(partial)
         for (i0, i1, j0, j1), direct in zip(self._blocks, self._direct):
             block = self._block(i0, i1, j0, j1, eps)
@@ -274,7 +279,7 @@ class TileSoftmin:
             for t0, t1, s, e in self._chunks:
                 index = self.index[s:e]
                 v = partial[s:e].double() + torch.repeat_interleave(centre[t0:t1], self._counts[t0:t1])
-                v = v - self._ysq[s:e].double() / eps if self.p == 2 else v
+                v = v - self._ysq(s, e) / eps
                 if step == "max":
                     top.scatter_reduce_(0, index.long(), v, reduce="amax")
                     continue

@@ -64,13 +64,13 @@ MAX_REFINEMENTS = 4
 MAX_DIMENSION = 3
 #: The fine stages cut x into tiles of at most TILE_POINTS points (the rows of one block of the c-transforms;
 #: smaller tiles keep fewer pairs, larger ones cost less per pair), CUDA_TILE_POINTS on a GPU (fewer launches) ...
-TILE_POINTS = 64
+TILE_POINTS = 128
 CUDA_TILE_POINTS = 1024
 #: ... and y into groups of at most GROUP_POINTS points, on which the truncation test runs before its points.
 GROUP_POINTS = 64
 #: Pairs (tile, group) tested at once, and a bound on the (tile, point) pairs tested at once: SCAN_POINTS / m tiles.
 SCAN_ENTRIES = 1 << 20
-SCAN_POINTS = 1 << 22
+SCAN_POINTS = 1 << 18
 
 
 def check_supported(x, y, p: float, metric) -> None:
@@ -155,25 +155,25 @@ def _kept(tiles: Clusters, groups: Clusters, f, g, eps: float, p: float, tau: fl
     best_group = []
     for t0, t1, _, (value, tile), group, (t, j, bound, _) in _scan(tiles, groups, f, g, eps, p, tau):
         keep = bound > -tau
-        columns.append(j[keep])
+        columns.append(j[keep].to(torch.int32 if m < 2**31 else torch.long))
         counts.append(torch.bincount(t[keep] - t0, minlength=t1 - t0))
         better = value > best_tile
         best_tile, owner = torch.where(better, value, best_tile), torch.where(better, tile, owner)
         best_group.append(group)
     index, counts, best_group = torch.cat(columns), torch.cat(counts), torch.cat(best_group)
     lonely_tiles = (counts == 0).nonzero()[:, 0]
-    lonely_points = (torch.bincount(index, minlength=m) == 0).nonzero()[:, 0]
+    lonely_points = (torch.bincount(index.long(), minlength=m) == 0).nonzero()[:, 0]
     if lonely_tiles.numel() or lonely_points.numel():
         sizes = groups.sizes[best_group[lonely_tiles]]
         added_t = torch.cat([torch.repeat_interleave(lonely_tiles, sizes), owner[groups.labels[lonely_points]]])
         added_j = torch.cat([torch.arange(int(sizes.sum()), device=device) + torch.repeat_interleave(
             groups.starts[best_group[lonely_tiles]] - (torch.cumsum(sizes, 0) - sizes), sizes), lonely_points])
-        keys = torch.cat([torch.repeat_interleave(torch.arange(tiles.count, device=device), counts) * m + index,
+        keys = torch.cat([torch.repeat_interleave(torch.arange(tiles.count, device=device), counts) * m + index.long(),
                           added_t * m + added_j]).unique()
         index, counts = keys % m, torch.bincount(keys // m, minlength=tiles.count)
     offsets = torch.zeros(tiles.count + 1, dtype=torch.long, device=device)
     offsets[1:] = torch.cumsum(counts, 0)
-    return offsets, index.to(torch.int32 if m < 2**31 else torch.long)
+    return offsets, index.to(columns[0].dtype)
 
 
 @dataclass
