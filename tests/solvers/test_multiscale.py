@@ -7,12 +7,15 @@ e2 <= DENSE_TOL, and the semi-dual value of such a pair is within (e1 + e2) max|
 + eps delta of OT_eps; we allow 10x that, scaled by the cost spread, for both values.
 """
 
+import math
+
 import numpy as np
 import pytest
 import torch
 
 from otdist.exceptions import InputError
-from otdist.solvers import multiscale
+from otdist.solvers import _clusters, multiscale
+from otdist.solvers._clusters import TileSoftmin, tree_clusters
 from otdist.solvers import sinkhorn as core
 from otdist.solvers import sinkhorn_ops as ops
 
@@ -101,3 +104,148 @@ def test_unsupported_problems_name_the_online_backend(shape, metric, p, match):
     with pytest.raises(InputError, match=match) as info:
         multiscale.check_supported(x, x, p, metric)
     assert 'backend="online"' in str(info.value)
+
+
+def _tiled(seed, d, n=240, m=200, most=8):
+    """Points, weights and their Morton-tree tiles (x) and groups (y) of at most ``most`` points."""
+    x, y, a, b = _problem(n, m, d, seed, weighted=True)
+    low = torch.minimum(x[0].min(dim=0).values, y[0].min(dim=0).values)
+    scale = float((torch.maximum(x[0].max(dim=0).values, y[0].max(dim=0).values) - low).max())
+    return tree_clusters(x[0], a[0], low, scale, most), tree_clusters(y[0], b[0], low, scale, most)
+
+
+def _potentials(tiles, groups, seed):
+    """Potentials (sorted orders) that vary over the clouds: a smooth part and noise."""
+    gen = torch.Generator().manual_seed(seed)
+    f = 0.3 * tiles.points[:, 0] + 0.02 * torch.rand(tiles.points.shape[0], generator=gen, dtype=torch.float64)
+    g = -0.3 * groups.points[:, 0] + 0.02 * torch.rand(groups.points.shape[0], generator=gen, dtype=torch.float64)
+    return f, g
+
+
+def _dense_test(tiles, groups, f, g, eps, p, tau):
+    """(T, m) bool: the truncation test on every pair (tile, point), from each tile's own points."""
+    required = torch.zeros(tiles.count, groups.points.shape[0], dtype=torch.bool)
+    y = groups.points.numpy()
+    for t, (s, e) in enumerate(zip(tiles.starts.tolist(), tiles.ends.tolist())):
+        pts = tiles.points[s:e].numpy()
+        gap = np.maximum(np.maximum(pts.min(axis=0) - y, y - pts.max(axis=0)), 0.0)
+        lower = np.sqrt((gap**2).sum(axis=1)) ** p
+        required[t] = torch.as_tensor((float(f[s:e].max()) + g.numpy() - lower) / eps > -tau)
+    return required
+
+
+def _kept_matrix(offsets, index, tiles_count, m):
+    kept = torch.zeros(tiles_count, m, dtype=torch.bool)
+    rows = torch.repeat_interleave(torch.arange(tiles_count), offsets[1:] - offsets[:-1])
+    kept[rows, index.long()] = True
+    return kept
+
+
+@pytest.mark.parametrize("d, p", [(2, 2), (3, 2), (2, 1)])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_kept_pairs_equal_the_dense_truncation_test(d, p, seed):
+    """The chunked test (tile x group, then the points of the groups that pass) keeps exactly the pairs
+    (tile, point) that the test on every pair keeps, each tile's columns ascending."""
+    tiles, groups = _tiled(seed, d)
+    f, g = _potentials(tiles, groups, seed)
+    eps, tau = 0.01, 5.0 if p == 2 else 20.0  # a reach of about 0.2 either way
+    offsets, index = multiscale._kept(tiles, groups, f, g, eps, p, tau)
+    required = _dense_test(tiles, groups, f, g, eps, p, tau)
+    assert required.any(dim=1).all() and required.any(dim=0).all()  # no partner has to be added
+    assert 0 < int(required.sum()) < required.numel()
+    assert torch.equal(_kept_matrix(offsets, index, tiles.count, groups.points.shape[0]), required)
+    for s, e in zip(offsets[:-1].tolist(), offsets[1:].tolist()):
+        assert bool((index[s + 1:e] > index[s:e - 1]).all())
+
+
+def test_every_point_keeps_a_partner():
+    """A point too far from every tile to pass the test is still kept with its best tile (else its
+    c-transform would be +inf)."""
+    tiles, groups = _tiled(0, 2)
+    f, g = _potentials(tiles, groups, 0)
+    g[5] -= 10.0  # far below the others: no tile passes the test with it
+    eps, tau = 0.01, 5.0
+    required = _dense_test(tiles, groups, f, g, eps, p=2, tau=tau)
+    assert not required[:, 5].any()
+    offsets, index = multiscale._kept(tiles, groups, f, g, eps, 2, tau)
+    kept = _kept_matrix(offsets, index, tiles.count, groups.points.shape[0])
+    assert int(kept[:, 5].sum()) == 1 and torch.equal(kept[:, :5], required[:, :5])
+    softmin = TileSoftmin(tiles, groups.points, offsets, index, 2, torch.float64)
+    assert bool(torch.isfinite(softmin.columns(f[None], tiles.weights.log()[None], eps)).all())
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_audit_finds_a_pair_left_out(seed):
+    """The certification re-runs the test: a pair that passes it but is missing from the kept set is
+    reported, and the dropped-mass bound covers the full plan off the kept set."""
+    tiles, groups = _tiled(seed, 2)
+    f, g = _potentials(tiles, groups, seed)
+    eps, tau, p = 0.01, 5.0, 2
+    offsets, index = multiscale._kept(tiles, groups, f, g, eps, p, tau)
+    t = int(torch.argmax(offsets[1:] - offsets[:-1]))
+    k = int(offsets[t]) + 1
+    j = int(index[k])
+    wrong = offsets.clone()
+    wrong[t + 1:] -= 1
+    for kept_offsets, kept_index, expected in [(offsets, index, []), (wrong, torch.cat([index[:k], index[k + 1:]]), [(t, j)])]:
+        softmin = TileSoftmin(tiles, groups.points, kept_offsets, kept_index, p, torch.float64)
+        trunc = multiscale.Truncation(tiles, groups, softmin, eps, tau, p)
+        missing, mass, cost = trunc.audit(f[None], g[None])
+        assert [tuple(pair) for pair in missing.T.tolist()] == expected
+        kept = _kept_matrix(kept_offsets, kept_index, tiles.count, groups.points.shape[0])[tiles.labels]
+        c = torch.cdist(tiles.points, groups.points) ** p
+        plan = tiles.weights[:, None] * groups.weights[None, :] * ((f[:, None] + g[None, :] - c) / eps).exp()
+        assert float(plan[~kept].sum()) <= mass
+        assert float((plan * c)[~kept].sum()) <= cost
+
+
+@pytest.mark.parametrize("p, dtype", [(2, torch.float64), (1, torch.float64), (2, torch.float32)])
+@pytest.mark.parametrize("direct", [True, False])
+def test_tile_softmin_equals_masked_logsumexp(p, dtype, direct, monkeypatch):
+    """Both c-transforms and the plan statistics on the kept pairs equal a dense masked logsumexp, on the
+    direct exp-sum path and on the logsumexp path (EXP_HEADROOM = 0 sends every block there)."""
+    if not direct:
+        monkeypatch.setattr(_clusters, "EXP_HEADROOM", 0.0)
+    tiles, groups = _tiled(3, 3)
+    f, g = _potentials(tiles, groups, 3)
+    eps, tau = 0.01, 5.0
+    offsets, index = multiscale._kept(tiles, groups, f, g, eps, p, tau)
+    softmin = TileSoftmin(tiles, groups.points.to(dtype), offsets, index, p, dtype)
+    kept = _kept_matrix(offsets, index, tiles.count, groups.points.shape[0])[tiles.labels]
+    c = torch.cdist(tiles.points, groups.points) ** p
+    log_a, log_b = tiles.weights.log(), groups.weights.log()
+    inner = torch.where(kept, (f[:, None] + g[None, :] - c) / eps, -math.inf)
+    rows = -eps * torch.logsumexp(torch.where(kept, log_b[None, :] + (g[None, :] - c) / eps, -math.inf), dim=1)
+    columns = -eps * torch.logsumexp(torch.where(kept, log_a[:, None] + (f[:, None] - c) / eps, -math.inf), dim=0)
+    plan = (log_a[:, None] + log_b[None, :] + inner).exp()
+    # float64: rounding of exponents of size |f| + |g| + max C over eps; float32: the same at 2^-24
+    size = float(f.abs().max() + g.abs().max() + c.max()) / eps
+    tol = eps * size * (64 * torch.finfo(dtype).eps)
+    assert softmin.rows(g[None].to(dtype), log_b[None].to(dtype), eps)[0].double().sub(rows).abs().max() <= tol
+    assert softmin.columns(f[None].to(dtype), log_a[None].to(dtype), eps)[0].double().sub(columns).abs().max() <= tol
+    assert any(softmin._direct) == (direct and p == 2)  # p != 2 always takes the logsumexp path
+    total, sums = softmin.plan_statistics(f[None].to(dtype), g[None].to(dtype), log_a[None].to(dtype),
+                                          log_b[None].to(dtype), eps)
+    relative = tol / eps
+    assert float((sums - plan.sum(dim=0)).abs().max()) <= relative * float(plan.sum(dim=0).max())
+    assert abs(float(total) - float((plan * c).sum())) <= relative * float((plan * c).sum())
+
+
+def test_tree_clusters_partition():
+    """Tree clusters are contiguous ranges of a permutation of the points, of at most ``most`` points
+    (except points sharing one code), their boxes hold their points."""
+    rng = np.random.default_rng(5)
+    points = torch.as_tensor(np.concatenate([rng.random((500, 3)), np.full((40, 3), 0.25)]))
+    weights = torch.full((540,), 1.0 / 540, dtype=torch.float64)
+    tiles = tree_clusters(points, weights, torch.zeros(3, dtype=torch.float64), 1.0, 16)
+    assert sorted(tiles.perm.tolist()) == list(range(540))
+    assert torch.equal(tiles.points, points[tiles.perm])
+    sizes = tiles.sizes
+    assert int(sizes.sum()) == 540 and torch.equal(tiles.starts[1:], tiles.ends[:-1])
+    big = (sizes > 16).nonzero()[:, 0]
+    assert big.numel() == 1  # the 40 copies
+    s, e = int(tiles.starts[big[0]]), int(tiles.ends[big[0]])
+    assert e - s >= 40 and bool((tiles.points[s:e] == 0.25).all(dim=1).sum() == 40)
+    labels = tiles.labels
+    assert bool((tiles.low[labels] <= tiles.points).all() and (tiles.points <= tiles.high[labels]).all())
+    assert torch.allclose(tiles.mass, torch.zeros(tiles.count, dtype=torch.float64).index_add_(0, labels, tiles.weights))
