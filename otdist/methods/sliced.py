@@ -102,7 +102,7 @@ def _upper_bound(problem: Problem, *thetas) -> float:
     """W_p's upper bound: the cheapest R^d cost of the 1-D optimal couplings along ``thetas``, rooted."""
     x, y, a, b = _numpy_problem(problem)
     with overflow_checked():
-        cost = min(sliced.coupling_cost(x, y, a, b, problem.p, theta) for theta in thetas)
+        cost = min(sliced.coupling_cost(x, y, a, b, problem.p, theta, uniform=problem.uniform) for theta in thetas)
     return _certified(cost, _rounding(problem), problem.p, +1)
 
 
@@ -137,7 +137,7 @@ def _solve_max_sliced(problem: Problem, need_plan: bool, n_projections=_UNSET, s
     with overflow_checked():
         sampled = to_numpy(sliced.solve(x, y, a, b, problem.p, theta, uniform=problem.uniform).per_projection)
         start = theta[:, int(np.argmax(sampled))]
-        search = sliced.max_direction(x, y, a, b, problem.p, start)
+        search = sliced.max_direction(x, y, a, b, problem.p, start, uniform=problem.uniform)
         best = search.theta[:, None]
         if problem.like is not None:
             best = to_torch(best, problem.like)

@@ -227,8 +227,16 @@ def _merged_cost(u, v, u_weights, v_weights, p: float, ops):
     return (s.mass * power(ops.take(s.u_sorted, s.iu) - ops.take(s.v_sorted, s.iv), p)).sum(-1)
 
 
-def monotone_coupling(u, v, u_weights, v_weights, p: float) -> Monotone1D:
-    """The optimal (monotone) coupling between two weighted 1-D samples (n,) and (m,)."""
+def monotone_coupling(u, v, u_weights, v_weights, p: float, *, uniform: bool = False) -> Monotone1D:
+    """The optimal (monotone) coupling between two weighted 1-D samples (n,) and (m,).
+
+    ``uniform=True`` promises equal sizes and uniform weights: then the k-th smallest u is coupled with the
+    k-th smallest v, mass 1/n each, from the two sort orders alone (no merged levels).
+    """
+    if uniform:
+        u_order, v_order = np.argsort(u, kind="stable"), np.argsort(v, kind="stable")
+        mass = np.full(u.shape[0], 1.0 / u.shape[0])
+        return Monotone1D(power(u[u_order] - v[v_order], p).mean(), u_order, v_order, mass)
     s = _staircase(u, v, u_weights, v_weights)
     cost = (s.mass * power(s.u_sorted[s.iu] - s.v_sorted[s.iv], p)).sum()
     return Monotone1D(cost, s.u_order[s.iu], s.v_order[s.iv], s.mass)

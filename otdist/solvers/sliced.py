@@ -72,7 +72,12 @@ def project(points, theta):
 
 def _slice_costs(x, y, a, b, p: float, theta, uniform: bool):
     """W_p^p along each direction (column) of ``theta``: shape (L,), all slices in one batched pass."""
-    return exact_1d.transport_cost(project(x, theta), project(y, theta), a, b, p, uniform=uniform)
+    return _slice_costs_projected(project(x, theta), project(y, theta), a, b, p, uniform)
+
+
+def _slice_costs_projected(u, v, a, b, p: float, uniform: bool):
+    """W_p^p between the rows of the projections ``u`` (L, n) and ``v`` (L, m): shape (L,)."""
+    return exact_1d.transport_cost(u, v, a, b, p, uniform=uniform)
 
 
 def projection_blocks(n_points: int, n_projections: int) -> list[tuple[int, int]]:
@@ -95,32 +100,47 @@ def _needs_graph(*arrays) -> bool:
 
 def _blocked_costs(x, y, a, b, p: float, theta, uniform: bool, blocks, progress: bool):
     """The slices' W_p^p (L,) of torch inputs that need gradients, with no per-direction array kept for the
-    backward pass: each block's graph is rebuilt there, differentiated and freed before the next block's."""
+    backward pass: each block's 1-D solves are rebuilt there and differentiated in the projections, whose
+    gradients are folded into the points' gradients in place (``addmm_``), with no (n, d) array per block."""
     import torch
 
     class BlockedSlices(torch.autograd.Function):
         @staticmethod
         def forward(ctx, *inputs):
             ctx.save_for_backward(*inputs)
-            return torch.cat([_slice_costs(*inputs[:4], p, inputs[4][:, k0:k1], uniform)
-                              for k0, k1 in tqdm(blocks, desc="sliced", unit="block", disable=not progress,
-                                                 leave=False)])
+            return _fill_blocks(lambda k0, k1: _slice_costs(*inputs[:4], p, inputs[4][:, k0:k1], uniform), blocks,
+                                progress)
 
         @staticmethod
         def backward(ctx, grad_costs):
-            wanted = ctx.needs_input_grad
-            gradients = [None] * len(wanted)
+            points, weights, theta = ctx.saved_tensors[:2], ctx.saved_tensors[2:4], ctx.saved_tensors[4]
+            need_points, need_weights, need_theta = ctx.needs_input_grad[:2], ctx.needs_input_grad[2:4], \
+                ctx.needs_input_grad[4]
+            point_grads = [torch.zeros_like(t) if need else None for t, need in zip(points, need_points)]
+            weight_grads = [None, None]
+            theta_grad = torch.zeros_like(theta) if need_theta else None
             for k0, k1 in blocks:
                 with torch.enable_grad():
-                    leaves = [t.detach().requires_grad_(need) for t, need in zip(ctx.saved_tensors, wanted)]
-                    costs = _slice_costs(*leaves[:4], p, leaves[4][:, k0:k1], uniform)
-                    targets = [leaf for leaf in leaves if leaf.requires_grad]
+                    block = theta[:, k0:k1].detach()
+                    projected = [project(t.detach(), block).requires_grad_(need or need_theta)
+                                 for t, need in zip(points, need_points)]
+                    leaves = [t.detach().requires_grad_(need) for t, need in zip(weights, need_weights)]
+                    costs = _slice_costs_projected(*projected, *leaves, p, uniform)
+                    targets = [t for t in (*projected, *leaves) if t.requires_grad]
                     parts = iter(torch.autograd.grad(costs, targets, grad_costs[k0:k1], allow_unused=True))
-                for i, need in enumerate(wanted):
-                    part = next(parts) if need else None
+                for i, t in enumerate(projected):
+                    part = next(parts) if t.requires_grad else None
+                    if part is None:
+                        continue
+                    if need_points[i]:
+                        point_grads[i].addmm_(part.T, block.T)
+                    if need_theta:
+                        theta_grad[:, k0:k1].addmm_(points[i].detach().T, part.T)
+                for i, t in enumerate(leaves):
+                    part = next(parts) if t.requires_grad else None
                     if part is not None:
-                        gradients[i] = part if gradients[i] is None else gradients[i].add_(part)
-            return tuple(gradients)
+                        weight_grads[i] = part if weight_grads[i] is None else weight_grads[i].add_(part)
+            return (*point_grads, *weight_grads, theta_grad)
 
     return BlockedSlices.apply(x, y, a, b, theta)
 
@@ -137,13 +157,26 @@ def solve(x, y, a, b, p: float, theta: np.ndarray, *, uniform: bool, progress: b
     blocks = projection_blocks(x.shape[0] + y.shape[0], n_proj)
     if is_torch(x) and len(blocks) > 1 and _needs_graph(x, y, a, b, theta):
         return _estimate(_blocked_costs(x, y, a, b, p, theta, uniform, blocks, progress))
-    parts = [_slice_costs(x, y, a, b, p, theta[:, k0:k1], uniform)
-             for k0, k1 in tqdm(blocks, desc="sliced", unit="block", disable=not progress, leave=False)]
-    if is_torch(x):
-        import torch
+    return _estimate(_fill_blocks(lambda k0, k1: _slice_costs(x, y, a, b, p, theta[:, k0:k1], uniform), blocks,
+                                  progress))
 
-        return _estimate(torch.cat(parts))
-    return _estimate(np.concatenate(parts))
+
+def _fill_blocks(block_costs, blocks, progress: bool):
+    """The costs of every block, ``block_costs(k0, k1)``, written into one array allocated after the first block.
+
+    A list of per-block results concatenated at the end would interleave small long-lived allocations with each
+    block's large temporary arrays, which pins the freed blocks in the allocator's heap: the process grew by one
+    projection's arrays per block (8 MB per block at 10^6 points) instead of reusing them.
+    """
+    costs = None
+    for k0, k1 in tqdm(blocks, desc="sliced", unit="block", disable=not progress, leave=False):
+        part = block_costs(k0, k1)
+        if len(blocks) == 1:
+            return part
+        if costs is None:
+            costs = part.new_empty((blocks[-1][1],)) if is_torch(part) else np.empty(blocks[-1][1], part.dtype)
+        costs[k0:k1] = part
+    return costs
 
 
 def _estimate(costs) -> SlicedEstimate:
@@ -164,11 +197,11 @@ class MaxDirection:
     converged: bool  # stopped by ASCENT_ANGLE_TOL (or a zero gradient), not by MAX_ASCENT_STEPS
 
 
-def _slice(x, y, a, b, p: float, theta: np.ndarray):
+def _slice(x, y, a, b, p: float, theta: np.ndarray, uniform: bool = False):
     """W_p^p along ``theta`` and its gradient in theta with the monotone coupling held fixed:
     sum_k mass_k p |theta . delta_k|^(p-1) sign(theta . delta_k) delta_k, delta_k = x_i(k) - y_j(k),
     summed over blocks of pairs (:func:`pair_blocks`)."""
-    coupling = exact_1d.monotone_coupling(x @ theta, y @ theta, a, b, p)
+    coupling = exact_1d.monotone_coupling(x @ theta, y @ theta, a, b, p, uniform=uniform)
     gradient = np.zeros(x.shape[1])
     for k0, k1 in pair_blocks(coupling.mass.shape[0], x.shape[1]):
         delta = x[coupling.u_index[k0:k1]] - y[coupling.v_index[k0:k1]]
@@ -178,16 +211,17 @@ def _slice(x, y, a, b, p: float, theta: np.ndarray):
     return float(coupling.transport_cost), gradient
 
 
-def max_direction(x, y, a, b, p: float, start: np.ndarray) -> MaxDirection:
+def max_direction(x, y, a, b, p: float, start: np.ndarray, *, uniform: bool = False) -> MaxDirection:
     """A direction maximising W_p^p of the projections, by ascent from the unit vector ``start``.
 
     Each step turns theta by an angle along the great circle of the gradient's tangent component
     (the gradient of the 1-D cost with the sorting coupling fixed; W_p^p(theta) is a minimum over
     couplings, so that is its gradient wherever the coupling is unique) and is kept only if W_p^p
-    increases, so the cost never decreases from the start's.  NumPy float64 inputs.
+    increases, so the cost never decreases from the start's.  NumPy float64 inputs; ``uniform`` as in
+    :func:`otdist.solvers.exact_1d.monotone_coupling`.
     """
     theta = start / np.linalg.norm(start)
-    cost, gradient = _slice(x, y, a, b, p, theta)
+    cost, gradient = _slice(x, y, a, b, p, theta, uniform)
     angle = ASCENT_FIRST_ANGLE
     for step in range(MAX_ASCENT_STEPS):
         tangent = gradient - (gradient @ theta) * theta
@@ -196,7 +230,7 @@ def max_direction(x, y, a, b, p: float, start: np.ndarray) -> MaxDirection:
             return MaxDirection(theta, cost, step, True)
         candidate = math.cos(angle) * theta + math.sin(angle) * (tangent / norm)
         candidate = candidate / np.linalg.norm(candidate)
-        candidate_cost, candidate_gradient = _slice(x, y, a, b, p, candidate)
+        candidate_cost, candidate_gradient = _slice(x, y, a, b, p, candidate, uniform)
         if candidate_cost > cost:
             theta, cost, gradient = candidate, candidate_cost, candidate_gradient
             angle = min(2 * angle, ASCENT_MAX_ANGLE)
@@ -207,11 +241,12 @@ def max_direction(x, y, a, b, p: float, start: np.ndarray) -> MaxDirection:
     return MaxDirection(theta, cost, MAX_ASCENT_STEPS, False)
 
 
-def coupling_cost(x, y, a, b, p: float, theta: np.ndarray) -> float:
+def coupling_cost(x, y, a, b, p: float, theta: np.ndarray, *, uniform: bool = False) -> float:
     """sum_k mass_k |x_i(k) - y_j(k)|^p for the monotone coupling of the projections on ``theta``:
     the cost of a coupling of the points in R^d, an upper bound on W_p^p.  NumPy float64 inputs; the
-    distances are taken by blocks of pairs (:func:`pair_blocks`)."""
-    coupling = exact_1d.monotone_coupling(x @ theta, y @ theta, a, b, p)
+    distances are taken by blocks of pairs (:func:`pair_blocks`); ``uniform`` as in
+    :func:`otdist.solvers.exact_1d.monotone_coupling`."""
+    coupling = exact_1d.monotone_coupling(x @ theta, y @ theta, a, b, p, uniform=uniform)
     distance = np.empty(coupling.mass.shape[0])
     for k0, k1 in pair_blocks(distance.shape[0], x.shape[1]):
         distance[k0:k1] = _norms(x[coupling.u_index[k0:k1]] - y[coupling.v_index[k0:k1]])

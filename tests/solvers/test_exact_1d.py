@@ -138,3 +138,28 @@ def test_torch_weight_gradients_match_finite_differences():
     uw = torch.rand(7, dtype=torch.float64, requires_grad=True)
     vw = torch.rand(5, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda a, b: otdist.wasserstein(u, v, a, b, p=2), (uw, vw))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("p", [1.0, 2.0, 3.0])
+@pytest.mark.parametrize("ties", [False, True])
+def test_uniform_monotone_coupling_matches_the_staircase(seed, p, ties):
+    """With equal sizes and uniform weights the coupling pairs the k-th smallest values (mass 1/n each): its cost
+    is scipy's / POT's W_p^p, and the staircase's coupling moves the same mass between the same sorted ranks."""
+    from otdist.solvers import exact_1d
+
+    rng = np.random.default_rng(seed)
+    n = 257
+    u, v = rng.normal(size=n), rng.normal(0.3, 2.0, size=n)
+    if ties:
+        u, v = np.round(u), np.round(v)
+    w = np.full(n, 1.0 / n)
+    fast = exact_1d.monotone_coupling(u, v, w, w, p, uniform=True)
+    general = exact_1d.monotone_coupling(u, v, w, w, p)
+    expected = ot.wasserstein_1d(u, v, w, w, p=p)
+    assert float(fast.transport_cost) == pytest.approx(expected, rel=1e-12)
+    assert float(fast.transport_cost) == pytest.approx(float(general.transport_cost), rel=1e-12)
+    assert sorted(fast.u_index) == list(range(n)) and sorted(fast.v_index) == list(range(n))
+    assert np.all(np.diff(u[fast.u_index]) >= 0) and np.all(np.diff(v[fast.v_index]) >= 0)
+    np.testing.assert_array_equal(fast.mass, w)
+    assert float(fast.mass @ np.abs(u[fast.u_index] - v[fast.v_index]) ** p) == pytest.approx(expected, rel=1e-12)
