@@ -272,17 +272,32 @@ def _dense(rows: Clusters, columns, p: float, dtype):
     return TileSoftmin(rows, columns.to(dtype), offsets, index, p, dtype)
 
 
-def _truncate(tiles, groups, f, g, eps: float, p: float, tau: float, dtype, refinements=0, add=None):
-    """The Truncation of the pairs passing the test at (f, g) (sorted), plus the pairs ``add`` (2, k)."""
+def _merge(offsets, index, add, m: int):
+    """The kept lists (offsets, index) with the pairs ``add`` (2, k) (tile, point), none of them kept yet,
+    each tile's columns ascending; merged chunk of tiles by chunk of tiles (no int64 copy of all the keys)."""
+    count = offsets.shape[0] - 1
+    counts = offsets[1:] - offsets[:-1]
+    extra = torch.bincount(add[0], minlength=count)
+    merged = torch.zeros_like(offsets)
+    merged[1:] = torch.cumsum(counts + extra, 0)
+    out = torch.empty(int(merged[-1]), dtype=index.dtype, device=index.device)
+    added = (add[0] * m + add[1]).sort().values
+    bounds = torch.searchsorted(offsets, torch.arange(0, int(offsets[-1]) + 1, SCAN_ENTRIES, device=offsets.device))
+    firsts = sorted(set(bounds.tolist()) | {0, count})
+    for t0, t1 in zip(firsts[:-1], firsts[1:]):
+        s, e = int(offsets[t0]), int(offsets[t1])
+        rows = torch.repeat_interleave(torch.arange(t0, t1, device=index.device), counts[t0:t1])
+        new = added[(added >= t0 * m) & (added < t1 * m)]
+        keys = torch.cat([rows * m + index[s:e].long(), new]).sort().values
+        out[int(merged[t0]):int(merged[t1])] = (keys % m).to(index.dtype)
+    return merged, out
+
+
+def _truncate(tiles, groups, f, g, eps: float, p: float, tau: float, dtype):
+    """The Truncation of the pairs passing the test at (f, g) (sorted)."""
     offsets, index = _kept(tiles, groups, f[0].double(), g[0].double(), eps, p, tau)
-    if add is not None and add.numel():
-        m = groups.points.shape[0]
-        rows = torch.repeat_interleave(torch.arange(tiles.count, device=index.device), offsets[1:] - offsets[:-1])
-        keys = torch.cat([rows * m + index.long(), add[0] * m + add[1]]).unique()
-        offsets[1:] = torch.cumsum(torch.bincount(keys // m, minlength=tiles.count), 0)
-        index = (keys % m).to(index.dtype)
     softmin = TileSoftmin(tiles, groups.points.to(dtype), offsets, index, p, dtype)
-    return Truncation(tiles, groups, softmin, eps, tau, p, refinements)
+    return Truncation(tiles, groups, softmin, eps, tau, p)
 
 
 def solve(x, y, a, b, eps: float, *, p: float, tol: float, max_iter: int, scaling: float, progress: bool = False,
@@ -341,8 +356,10 @@ def solve(x, y, a, b, eps: float, *, p: float, tol: float, max_iter: int, scalin
             f, g, n_iter = pot.f, pot.g, n_iter + pot.n_iter
         missing = trunc.missing(f, g)
         while missing.numel() and trunc.refinements < MAX_REFINEMENTS:
-            refinements, trunc = trunc.refinements + 1, None
-            trunc = _truncate(tiles, groups, f, g, eps, p, truncation, dtype, refinements, missing)
+            kept, refinements = (trunc.softmin.offsets, trunc.softmin.index), trunc.refinements + 1
+            trunc = None
+            softmin = TileSoftmin(tiles, groups.points.to(dtype), *_merge(*kept, missing, groups.points.shape[0]), p, dtype)
+            trunc = Truncation(tiles, groups, softmin, eps, truncation, p, refinements)
             pot = log_sinkhorn.solve(trunc.softmin, a_s, b_s, eps, scaling=0.0, eps_start=eps, tol=tol,
                                      max_iter=max(max_iter - n_iter, 1), symmetric=symmetric, progress=progress, g=g)
             f, g, n_iter = pot.f, pot.g, n_iter + pot.n_iter

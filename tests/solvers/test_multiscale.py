@@ -249,3 +249,21 @@ def test_tree_clusters_partition():
     labels = tiles.labels
     assert bool((tiles.low[labels] <= tiles.points).all() and (tiles.points <= tiles.high[labels]).all())
     assert torch.allclose(tiles.mass, torch.zeros(tiles.count, dtype=torch.float64).index_add_(0, labels, tiles.weights))
+
+
+@pytest.mark.parametrize("chunk", [multiscale.SCAN_ENTRIES, 97])
+def test_merge_adds_pairs_in_order(chunk, monkeypatch):
+    """The refinement's merge of the kept lists with the missing pairs equals the union of the two sets
+    (in one chunk of tiles, and in many)."""
+    monkeypatch.setattr(multiscale, "SCAN_ENTRIES", chunk)
+    rng = np.random.default_rng(6)
+    count, m = 40, 300
+    kept = torch.as_tensor(rng.random((count, m)) < 0.2)
+    added = torch.as_tensor(rng.random((count, m)) < 0.02) & ~kept
+    offsets = torch.zeros(count + 1, dtype=torch.long)
+    offsets[1:] = torch.cumsum(kept.sum(dim=1), 0)
+    index = kept.nonzero()[:, 1].to(torch.int32)
+    merged, out = multiscale._merge(offsets, index, added.nonzero().T, m)
+    assert out.dtype == torch.int32
+    assert torch.equal(_kept_matrix(merged, out, count, m), kept | added)
+    assert all(bool((out[s + 1:e] > out[s:e - 1]).all()) for s, e in zip(merged[:-1].tolist(), merged[1:].tolist()))
