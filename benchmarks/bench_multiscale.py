@@ -8,13 +8,17 @@ Points uniform in the unit cube, d = 3, cost |x - y|^2, absolute epsilon, unifor
     python benchmarks/bench_multiscale.py large --n 1000000 --device cuda   # on a GPU (peak GPU memory too)
 
 Each prints one line of JSON: wall time, peak RSS (``resource.getrusage``, the whole process), the kept
-fraction of the pairs, iterations, the returned marginal error and the truncation's bounds.
+fraction of the pairs, iterations, the returned marginal error and the truncation's bounds, with the UTC
+start time and the load averages (1, 5, 15 min) before and after, so that a timing on a shared machine
+can be judged.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
+import os
 import resource
 import time
 
@@ -40,7 +44,8 @@ def run_multiscale(x, y, a, b, eps, args):
     start = time.perf_counter()
     pot, trunc = multiscale.solve(x, y, a, b, eps, p=2.0, tol=args.tol, max_iter=args.max_iter, scaling=args.scaling)
     solve_s = time.perf_counter() - start
-    values = {"entropic_cost": float(trunc.entropic_cost(pot, a, b)), "transport_cost": float(trunc.transport_cost(pot, a, b))}
+    values = {"entropic_cost": float(trunc.entropic_cost(pot, a, b)),
+              "transport_cost": float(trunc.transport_cost(pot, a, b))}
     mass, cost = trunc.dropped(pot)
     return pot, {"solve_s": round(solve_s, 1), "values_s": round(time.perf_counter() - start - solve_s, 1),
                  "n_iter": pot.n_iter, "converged": pot.converged, "marginal_error": float(pot.marginal_error.max()),
@@ -78,7 +83,9 @@ def main() -> None:
     dtype = torch.float64 if args.float64 else torch.float32
     x, y, a, b = (t.to(args.device) for t in clouds(args.n, 3, args.seed, dtype))
     row = {"mode": args.mode, "n": args.n, "eps": args.eps, "seed": args.seed, "dtype": str(dtype), "tol": args.tol,
-           "device": args.device}
+           "device": args.device, "threads": args.threads,
+           "started_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
+           "load_before": [round(v, 2) for v in os.getloadavg()]}
     if args.mode == "kept":
         for eps in (0.05, 0.02, 0.01, 0.005, 0.002):
             _, result = run_multiscale(x, y, a, b, eps, args)
@@ -92,6 +99,7 @@ def main() -> None:
         reference = run_online(x, y, a, b, args.eps, args)
         row.update(online=reference, relative_difference={
             key: abs(result[key] - reference[key]) / abs(reference[key]) for key in ("entropic_cost", "transport_cost")})
+    row.update(load_after=[round(v, 2) for v in os.getloadavg()])
     print(json.dumps(row), flush=True)
 
 

@@ -169,7 +169,8 @@ class TileSoftmin:
         self.offsets, self.index = offsets, index
         self._counts = offsets[1:] - offsets[:-1]
         self.kept_pairs = int((tiles.sizes * self._counts).sum())
-        self._blocks = list(zip(tiles.starts.tolist(), tiles.ends.tolist(), offsets[:-1].tolist(), offsets[1:].tolist()))
+        self._blocks = list(zip(tiles.starts.tolist(), tiles.ends.tolist(), offsets[:-1].tolist(),
+                                offsets[1:].tolist()))
         self._chunks, first, done = [], 0, 0
         for t, end in enumerate(offsets[1:].tolist()):
             if end - done >= CHUNK_ENTRIES or t == tiles.count - 1:
@@ -298,7 +299,8 @@ class TileSoftmin:
         return pair_cost(x, y, self.p, torch.zeros(x.shape[1], dtype=x.dtype, device=x.device))
 
     def plan_statistics(self, f, g, log_a, log_b, eps: float):
-        """(<P, C>, column sums of P (m,)) on the kept pairs, in float64, for P_ij = a_i b_j exp((f_i + g_j - C_ij)/eps)."""
+        """(<P, C>, column sums of P (m,)) on the kept pairs, in float64, for
+        P_ij = a_i b_j exp((f_i + g_j - C_ij)/eps)."""
         cost = torch.zeros(self.shape[1], dtype=torch.float64, device=f.device)
         lse = self._column_sums(f[0].double() / eps + log_a[0].double(), eps, cost)
         column_log = g[0].double() / eps + log_b[0].double()

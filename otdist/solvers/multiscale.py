@@ -65,7 +65,7 @@ MAX_DIMENSION = 3
 #: The fine stages cut x into tiles of at most TILE_POINTS points (the rows of one block of the c-transforms;
 #: smaller tiles keep fewer pairs, larger ones cost less per pair), CUDA_TILE_POINTS on a GPU (fewer launches) ...
 TILE_POINTS = 128
-CUDA_TILE_POINTS = 1024
+CUDA_TILE_POINTS = 256
 #: ... and y into groups of at most GROUP_POINTS points, on which the truncation test runs before its points.
 GROUP_POINTS = 64
 #: Pairs (tile, group) tested at once, and a bound on the (tile, point) pairs tested at once: SCAN_POINTS / m tiles.
@@ -118,10 +118,10 @@ def _gaps(low, high, points, p: float):
 def _scan(tiles: Clusters, groups: Clusters, f, g, eps: float, p: float, tau: float):
     """The truncation test at (f, g) (sorted, float64), chunk of tiles by chunk of tiles.
 
-    Yields (t0, t1, far, best, near) with ``far`` = (mass, cost) bounds summed over the pairs (tile, group)
-    that fail the test, ``best`` = (bound, tile) of the largest bound of each group over this chunk, the
-    best group of each tile, and ``near`` a list of (tile, point, exponent bound, cost bound) over the
-    points of the groups that pass (tile-major, points ascending).
+    Yields (t0, t1, far, best, group, near) for tiles t0:t1: ``far`` = (mass, cost) bounds summed over the
+    pairs (tile, group) that fail the test, ``best`` = (bound, tile) of the largest bound of each group over
+    these tiles, ``group`` the best group of each tile, and ``near`` = (tile, point, exponent bound, cost
+    bound) over the points of the groups that pass (tile-major, points ascending).
     """
     top_f, top_g = tiles.cluster_max(f), groups.cluster_max(g)
     y = groups.points.double()
@@ -199,10 +199,11 @@ class Truncation:
     def kept_mask(self):
         """(n, m) bool: the pairs kept, in the caller's order (builds an n x m array: small problems only)."""
         sm = self.softmin
-        rows = torch.repeat_interleave(torch.arange(self.tiles.count), sm.offsets[1:] - sm.offsets[:-1])
-        tile_mask = torch.zeros(self.tiles.count, sm.shape[1], dtype=torch.bool)
+        device = sm.index.device
+        rows = torch.repeat_interleave(torch.arange(self.tiles.count, device=device), sm.offsets[1:] - sm.offsets[:-1])
+        tile_mask = torch.zeros(self.tiles.count, sm.shape[1], dtype=torch.bool, device=device)
         tile_mask[rows, sm.index.long()] = True
-        mask = torch.zeros(sm.shape, dtype=torch.bool)
+        mask = torch.zeros(sm.shape, dtype=torch.bool, device=device)
         mask[self.tiles.perm[:, None], self.groups.perm[None, :]] = tile_mask[self.tiles.labels]
         return mask
 
@@ -219,7 +220,8 @@ class Truncation:
         for t0, t1, far, _, _, (t, j, bound, upper) in _scan(self.tiles, self.groups, f[0].double(), g[0].double(),
                                                              self.epsilon, self.p, self.truncation):
             s, e = int(sm.offsets[t0]), int(sm.offsets[t1])
-            rows = torch.repeat_interleave(torch.arange(t0, t1, device=t.device), sm.offsets[t0 + 1:t1 + 1] - sm.offsets[t0:t1])
+            counts = sm.offsets[t0 + 1:t1 + 1] - sm.offsets[t0:t1]
+            rows = torch.repeat_interleave(torch.arange(t0, t1, device=t.device), counts)
             kept = rows * m + sm.index[s:e].long()
             keys = t * m + j
             at = torch.searchsorted(kept, keys).clamp_max(max(kept.shape[0] - 1, 0))
@@ -349,7 +351,8 @@ def solve(x, y, a, b, eps: float, *, p: float, tol: float, max_iter: int, scalin
             last = k == len(fine) - 1
             trunc = None
             trunc = _truncate(tiles, groups, f, g, stage_eps, p, truncation, dtype)
-            budget = max(max_iter - n_iter, 1) if last else min(max(max_iter - n_iter, 1), log_sinkhorn.STAGE_ITERATIONS)
+            left = max(max_iter - n_iter, 1)
+            budget = left if last else min(left, log_sinkhorn.STAGE_ITERATIONS)
             pot = log_sinkhorn.solve(trunc.softmin, a_s, b_s, stage_eps, scaling=0.0, eps_start=stage_eps,
                                      tol=tol if last else max(tol, STAGE_TOL), max_iter=budget, symmetric=symmetric,
                                      progress=progress, g=g)
@@ -358,7 +361,8 @@ def solve(x, y, a, b, eps: float, *, p: float, tol: float, max_iter: int, scalin
         while missing.numel() and trunc.refinements < MAX_REFINEMENTS:
             kept, refinements = (trunc.softmin.offsets, trunc.softmin.index), trunc.refinements + 1
             trunc = None
-            softmin = TileSoftmin(tiles, groups.points.to(dtype), *_merge(*kept, missing, groups.points.shape[0]), p, dtype)
+            merged = _merge(*kept, missing, groups.points.shape[0])
+            softmin = TileSoftmin(tiles, groups.points.to(dtype), *merged, p, dtype)
             trunc = Truncation(tiles, groups, softmin, eps, truncation, p, refinements)
             pot = log_sinkhorn.solve(trunc.softmin, a_s, b_s, eps, scaling=0.0, eps_start=eps, tol=tol,
                                      max_iter=max(max_iter - n_iter, 1), symmetric=symmetric, progress=progress, g=g)

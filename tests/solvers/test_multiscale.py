@@ -187,7 +187,8 @@ def test_audit_finds_a_pair_left_out(seed):
     j = int(index[k])
     wrong = offsets.clone()
     wrong[t + 1:] -= 1
-    for kept_offsets, kept_index, expected in [(offsets, index, []), (wrong, torch.cat([index[:k], index[k + 1:]]), [(t, j)])]:
+    without = torch.cat([index[:k], index[k + 1:]])
+    for kept_offsets, kept_index, expected in [(offsets, index, []), (wrong, without, [(t, j)])]:
         softmin = TileSoftmin(tiles, groups.points, kept_offsets, kept_index, p, torch.float64)
         trunc = multiscale.Truncation(tiles, groups, softmin, eps, tau, p)
         missing, mass, cost = trunc.audit(f[None], g[None])
@@ -248,7 +249,8 @@ def test_tree_clusters_partition():
     assert e - s >= 40 and bool((tiles.points[s:e] == 0.25).all(dim=1).sum() == 40)
     labels = tiles.labels
     assert bool((tiles.low[labels] <= tiles.points).all() and (tiles.points <= tiles.high[labels]).all())
-    assert torch.allclose(tiles.mass, torch.zeros(tiles.count, dtype=torch.float64).index_add_(0, labels, tiles.weights))
+    mass = torch.zeros(tiles.count, dtype=torch.float64).index_add_(0, labels, tiles.weights)
+    assert torch.allclose(tiles.mass, mass)
 
 
 @pytest.mark.parametrize("chunk", [multiscale.SCAN_ENTRIES, 97])
