@@ -137,7 +137,7 @@ def symmetric_permutation(cost, a, b):
     candidates = [torch.arange(m, device=cost.device)]
     nearest = cost.argmin(dim=2)
     if bool((nearest == nearest[:1]).all()):
-        candidates.append(nearest[0])
+        candidates.append(_nearest_matching(cost[0], nearest[0], a[0], b[0]))
     found, least = None, math.inf
     for pi in candidates:
         if int(torch.bincount(pi, minlength=m).max()) != 1 or not same_weights(b[:, pi], a):
@@ -148,6 +148,29 @@ def symmetric_permutation(cost, a, b):
         if least == 0.0:
             break
     return found, least
+
+
+def _nearest_matching(cost, nearest, a, b):
+    """Each row's cheapest column, duplicates shared out: rows with the same cheapest column (copies of one
+    point) form a group, and so do the columns whose cheapest row lies in that group; within a group, rows and
+    columns are paired in order of weight.  For a permuted copy with repeated points (whose rows all pick the
+    first copy), this is the permutation; otherwise the caller's checks reject it."""
+    import torch
+
+    row_order = _group_order(nearest, a)
+    column_group = nearest[cost.argmin(dim=0)]
+    column_order = _group_order(column_group, b)
+    pi = torch.empty_like(nearest)
+    pi[row_order] = column_order
+    return pi
+
+
+def _group_order(group, weight):
+    """Indices sorted by (group, weight), ties kept in index order."""
+    import torch
+
+    by_weight = torch.sort(weight, stable=True).indices
+    return by_weight[torch.sort(group[by_weight], stable=True).indices]
 
 
 def same_weights(u, v) -> bool:

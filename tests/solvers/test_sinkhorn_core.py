@@ -272,6 +272,42 @@ def test_symmetric_permutation_is_found_only_where_it_holds(seed):
 
 
 @pytest.mark.parametrize("seed", SEEDS)
+def test_permuted_copy_with_repeated_points_is_found(seed):
+    """Repeated points (here with different weights, some zero) all pick the first copy as their cheapest
+    column, which is no permutation: the copies are shared out within each group, in order of weight, so a
+    permuted copy is still solved as symmetric and its divergence is 0 within the solver's bound (it was
+    -1.5e-12 of the cost spread for the fuzz case pinned below, beyond the 1e-12 bound)."""
+    import otdist
+    from otdist.solvers.sinkhorn_ops import symmetric_permutation
+
+    rng = np.random.default_rng(seed)
+    x = np.repeat(rng.normal(size=(6, 2)), [1, 3, 1, 4, 2, 1], axis=0)
+    weights = rng.random(12) * (rng.random(12) > 0.3)
+    weights[0] = 1.0
+    perm = rng.permutation(12)
+    cost, a, b = _problem(x, x[perm], weights / weights.sum(), weights[perm] / weights.sum())
+    pi, asymmetry = symmetric_permutation(cost, a, b)
+    assert pi is not None and asymmetry <= 1e-12 * float(cost.max())  # the cost's rounding only
+    torch.testing.assert_close(b[0, pi], a[0], rtol=0, atol=0)
+    np.testing.assert_array_equal(x[perm][pi.numpy()], x)
+    spread = float(cost.max() - cost.min())
+    value = otdist.sinkhorn_divergence(x, x[perm], weights, weights[perm], epsilon=0.03 * spread, p=2)
+    assert abs(value) <= 1e-12 * spread
+
+
+def test_pinned_permuted_copy_with_zero_weights_is_zero():
+    """The fuzz example: five zero-weight points, three of them at 0 with the unit mass."""
+    import otdist
+
+    x = np.array([[0.0], [0.0], [0.0], [0.0], [-0.00025], [0.0], [0.001]])
+    a = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1e-06])
+    perm = np.array([0, 1, 2, 3, 4, 6, 5])
+    spread = 0.00125**2
+    value = otdist.sinkhorn_divergence(x, x[perm], a, a[perm], epsilon=10.0**-1.5 * spread, p=2)
+    assert abs(value) <= 1e-12 * spread
+
+
+@pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("noise", [1e-9, 1e-6])
 def test_a_nearly_equal_permuted_copy_converges(seed, noise):
     """x against a permuted copy of x moved by noise (p = 1, where the alternating iteration crawls): tol
