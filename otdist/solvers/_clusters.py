@@ -193,6 +193,8 @@ class TileSoftmin:
         span = 2 * _segment_max(self._xsq.sqrt(), tiles.sizes, tiles.count) * reach
         self._span = span.tolist()
         self._log_entries = (self._counts + tiles.sizes).double().log().tolist()
+        # p = 2: the blocks hold exponents in base 2 (exp2 costs about half of exp): UNIT nats each
+        self._unit = math.log(2.0) if p == 2 else 1.0
         self._eps = None
 
     def lowered(self):
@@ -202,15 +204,17 @@ class TileSoftmin:
         return TileSoftmin(self.tiles, self.y, self.offsets, self.index, self.p, torch.float32)
 
     def _prepare(self, eps: float):
-        """Columns :d of a <- 2 x_i / eps (the points, for p != 2); which blocks may be exp-summed directly."""
+        """Columns :d of a <- 2 x_i / eps in base 2 (the points, for p != 2); which blocks may be exp-summed
+        directly."""
         if self._eps != eps:
-            self._a[:, :-1] = (self._xc.double() * (2.0 / eps)).to(self.dtype) if self.p == 2 else self._xc
+            self._a[:, :-1] = (self._xc.double() * (2.0 / eps / self._unit)).to(self.dtype) if self.p == 2 else self._xc
             headroom = EXP_HEADROOM * math.log(torch.finfo(self.dtype).max)
             self._direct = [self.p == 2 and s / eps + e <= headroom for s, e in zip(self._span, self._log_entries)]
             self._eps = eps
 
     def _block(self, i0, i1, j0, j1, eps: float):
-        """Exponents (rows, kept columns) of one tile: u_i + w_j + 2 x_i.y_j / eps, or u_i + w_j - C_ij / eps."""
+        """Exponents (rows, kept columns) of one tile, in units of ``_unit`` nats: u_i + w_j + 2 x_i.y_j / eps,
+        or u_i + w_j - C_ij / eps."""
         a, b = self._a[i0:i1], self._b[:, j0:j1]
         if self.p == 2:
             return torch.mm(a, b)
@@ -236,16 +240,19 @@ class TileSoftmin:
         for t0, t1, s, e in self._chunks:
             values = shift[self.index[s:e]] - self._ysq(s, e) / eps
             centre[t0:t1] = _segment_max(values, self._counts[t0:t1], t1 - t0)
-            self._b[-1, s:e] = values - torch.repeat_interleave(centre[t0:t1], self._counts[t0:t1])
+            self._b[-1, s:e] = (values - torch.repeat_interleave(centre[t0:t1], self._counts[t0:t1])) / self._unit
         out = torch.empty(self.shape[0], dtype=self.dtype, device=shift.device)
         for (i0, i1, j0, j1), direct in zip(self._blocks, self._direct):
-            block = self._block(i0, i1, j0, j1, eps)
-            if direct:
-                torch.sum(block.exp_(), dim=1, out=out[i0:i1]).log_()
-            else:
-                torch.logsumexp(block, dim=1, out=out[i0:i1])
-        lse = out.double() + torch.repeat_interleave(centre, self.tiles.sizes) - xsq
+            self._sum(self._block(i0, i1, j0, j1, eps), 1, direct, out[i0:i1])
+        lse = out.double() * self._unit + torch.repeat_interleave(centre, self.tiles.sizes) - xsq
         return (-eps * lse).to(g.dtype)[None]
+
+    def _sum(self, block, dim: int, direct: bool, out):
+        """out <- log sum exp of ``block`` along ``dim``, all in units of ``_unit`` nats (``block`` is overwritten)."""
+        if direct:
+            torch.sum(block.exp2_() if self.p == 2 else block.exp_(), dim=dim, out=out)
+            return out.log2_() if self.p == 2 else out.log_()
+        return torch.logsumexp(block.mul_(self._unit), dim=dim, out=out).div_(self._unit)
 
     def columns(self, f, log_a, eps: float):
         """g_j = -eps log sum_kept a_i exp((f_i - C_ij) / eps), (1, m)."""
@@ -259,27 +266,26 @@ class TileSoftmin:
         xsq, one = self._quadratic(eps)
         values = shift - xsq
         centre = _segment_max(values, self.tiles.sizes, self.tiles.count)
-        self._a[:, -1] = values - torch.repeat_interleave(centre, self.tiles.sizes)
+        self._a[:, -1] = (values - torch.repeat_interleave(centre, self.tiles.sizes)) / self._unit
         self._b[-1] = one
         partial = self._scratch
         weighted = None if cost is None else torch.empty_like(partial)
         for (i0, i1, j0, j1), direct in zip(self._blocks, self._direct):
             block = self._block(i0, i1, j0, j1, eps)
-            if cost is not None:
-                torch.logsumexp(block, dim=0, out=partial[j0:j1])
-                kernel = block.sub_(partial[j0:j1]).exp_()
-                torch.sum(kernel.mul_(self._cost(i0, i1, j0, j1)), dim=0, out=weighted[j0:j1])
-            elif direct:
-                torch.sum(block.exp_(), dim=0, out=partial[j0:j1]).log_()
-            else:
-                torch.logsumexp(block, dim=0, out=partial[j0:j1])
+            if cost is None:
+                self._sum(block, 0, direct, partial[j0:j1])
+                continue
+            torch.logsumexp(block.mul_(self._unit), dim=0, out=partial[j0:j1])
+            kernel = block.sub_(partial[j0:j1]).exp_()
+            torch.sum(kernel.mul_(self._cost(i0, i1, j0, j1)), dim=0, out=weighted[j0:j1])
+            partial[j0:j1] /= self._unit
         m = self.shape[1]
         top = torch.full((m,), -math.inf, dtype=torch.float64, device=shift.device)
         total = torch.zeros(m, dtype=torch.float64, device=shift.device)
         for step in ("max", "sum"):
             for t0, t1, s, e in self._chunks:
                 index = self.index[s:e]
-                v = partial[s:e].double() + torch.repeat_interleave(centre[t0:t1], self._counts[t0:t1])
+                v = partial[s:e].double() * self._unit + torch.repeat_interleave(centre[t0:t1], self._counts[t0:t1])
                 v = v - self._ysq(s, e) / eps
                 if step == "max":
                     top.scatter_reduce_(0, index.long(), v, reduce="amax")
