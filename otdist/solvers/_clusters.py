@@ -184,11 +184,15 @@ class TileSoftmin:
         self._a = torch.empty(xc.shape[0], d + 1, dtype=dtype, device=device)
         self._b = torch.empty(d + 1, index.shape[0], dtype=dtype, device=device)
         self._scratch = torch.empty(index.shape[0], dtype=dtype, device=device)
+        self._ysq_kept = torch.zeros(index.shape[0] if p == 2 else 0, dtype=dtype, device=device)
         reach = torch.zeros(tiles.count, dtype=torch.float64, device=device)
         for t0, t1, s, e in self._chunks:
             yc = y[index[s:e].long()].double() - torch.repeat_interleave(centre[t0:t1], self._counts[t0:t1], dim=0)
             self._b[:d, s:e] = yc.T.to(dtype)
-            reach[t0:t1] = _segment_max(yc.square().sum(dim=1).sqrt(), self._counts[t0:t1], t1 - t0)
+            ysq = yc.square().sum(dim=1)
+            if p == 2:
+                self._ysq_kept[s:e] = ysq
+            reach[t0:t1] = _segment_max(ysq.sqrt(), self._counts[t0:t1], t1 - t0)
         # the exponents of a tile's block lie within +-span / eps of their row's (or column's) largest
         span = 2 * _segment_max(self._xsq.sqrt(), tiles.sizes, tiles.count) * reach
         self._span = span.tolist()
@@ -225,7 +229,7 @@ class TileSoftmin:
         """|y_j|^2 (centred) of the kept entries s:e, float64 (zeros for p != 2)."""
         if self.p != 2:
             return torch.zeros(e - s, dtype=torch.float64, device=self._b.device)
-        return self._b[:-1, s:e].double().square().sum(dim=0)
+        return self._ysq_kept[s:e].double()
 
     def _quadratic(self, eps: float):
         return self._xsq / eps if self.p == 2 else torch.zeros_like(self._xsq), 1.0 if self.p == 2 else 0.0
