@@ -12,11 +12,13 @@ it records each cluster's weight, centroid and the bounding box of its points.  
 made of pairs (tile of rows, column): each tile (a cluster of x) keeps its own list of columns, and
 both c-transforms run over the same blocks (tile x its columns), so that they see one truncated kernel
 without any mask.  For C = |x - y|^2 a block is one matrix product: with both sides centred on the
-tile's centre, (g_j - C_ij) / eps = u_j - |x_i|^2 / eps + 2 x_i.y_j / eps with u_j = (g_j - |y_j|^2) / eps,
-so [2 x_i / eps, 1] @ [y_j; u_j - c] gives the exponents up to a per-row constant; the rows are then
-exp-summed against a reference c (the previous potentials), which is exact unless the sum leaves
-[exp(-LOG_RANGE), exp(LOG_RANGE)] (such blocks are recomputed by a plain logsumexp).  The columns sum
-each block over its rows; the per-(tile, column) partial sums are combined in float64.
+tile's centre c, (g_j - C_ij) / eps = w_j - |x_i|^2 / eps + 2 x_i.y_j / eps with w_j = (g_j - |y_j|^2) / eps,
+so [2 x_i / eps, 1] @ [y_j; w_j - c_t] gives the exponents of a row up to a constant (c_t: the largest w_j
+of the block; the columns' pass puts the rows' terms in the last column instead).  Every exponent then
+lies within +-span / eps of its row's (or column's) largest, span = 2 max|x_i| max|y_j| (centred), so
+that a block whose span is small enough against the dtype's range (EXP_HEADROOM) is summed directly as
+exp2 of base-2 exponents (no max pass, half the cost of exp); the others by a logsumexp.  The columns'
+pass sums each block over its rows; the partial sums per (tile, column) are combined in float64.
 """
 
 from __future__ import annotations
@@ -211,7 +213,8 @@ class TileSoftmin:
         """Columns :d of a <- 2 x_i / eps in base 2 (the points, for p != 2); which blocks may be exp-summed
         directly."""
         if self._eps != eps:
-            self._a[:, :-1] = (self._xc.double() * (2.0 / eps / self._unit)).to(self.dtype) if self.p == 2 else self._xc
+            scaled = (self._xc.double() * (2.0 / eps / self._unit)).to(self.dtype) if self.p == 2 else self._xc
+            self._a[:, :-1] = scaled
             headroom = EXP_HEADROOM * math.log(torch.finfo(self.dtype).max)
             self._direct = [self.p == 2 and s / eps + e <= headroom for s, e in zip(self._span, self._log_entries)]
             self._eps = eps
@@ -232,6 +235,7 @@ class TileSoftmin:
         return self._ysq_kept[s:e].double()
 
     def _quadratic(self, eps: float):
+        """The rows' |x_i|^2 / eps (centred; zeros for p != 2), and the constant the other side's column takes."""
         return self._xsq / eps if self.p == 2 else torch.zeros_like(self._xsq), 1.0 if self.p == 2 else 0.0
 
     def rows(self, g, log_b, eps: float):
