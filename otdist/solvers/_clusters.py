@@ -186,6 +186,7 @@ class TileSoftmin:
         self._a = torch.empty(xc.shape[0], d + 1, dtype=dtype, device=device)
         self._b = torch.empty(d + 1, index.shape[0], dtype=dtype, device=device)
         self._scratch = torch.empty(index.shape[0], dtype=dtype, device=device)
+        self._work = torch.empty(int((tiles.sizes * self._counts).max()), dtype=dtype, device=device)  # one block
         self._ysq_kept = torch.zeros(index.shape[0] if p == 2 else 0, dtype=dtype, device=device)
         reach = torch.zeros(tiles.count, dtype=torch.float64, device=device)
         for t0, t1, s, e in self._chunks:
@@ -224,7 +225,7 @@ class TileSoftmin:
         or u_i + w_j - C_ij / eps."""
         a, b = self._a[i0:i1], self._b[:, j0:j1]
         if self.p == 2:
-            return torch.mm(a, b)
+            return torch.mm(a, b, out=self._work[:(i1 - i0) * (j1 - j0)].view(i1 - i0, j1 - j0))
         cost = torch.cdist(a[None, :, :-1], b[:-1].T[None], compute_mode="donot_use_mm_for_euclid_dist")[0] ** self.p
         return (a[:, -1:] + b[-1:]).sub_(cost, alpha=1.0 / eps)
 

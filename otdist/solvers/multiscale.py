@@ -70,7 +70,7 @@ CUDA_TILE_POINTS = 256
 GROUP_POINTS = 64
 #: Pairs (tile, group) tested at once, and a bound on the (tile, point) pairs tested at once: SCAN_POINTS / m tiles.
 SCAN_ENTRIES = 1 << 20
-SCAN_POINTS = 1 << 18
+SCAN_POINTS = 1 << 19
 
 
 def check_supported(x, y, p: float, metric) -> None:
@@ -112,7 +112,7 @@ def _gaps(low, high, points, p: float):
     lo, hi = points if isinstance(points, tuple) else (points, points)
     gap = torch.maximum(lo - high, low - hi).clamp_min(0.0)
     span = torch.maximum(hi - low, high - lo)
-    return gap.square().sum(dim=-1).sqrt() ** p, span.square().sum(dim=-1).sqrt() ** p
+    return torch.linalg.vector_norm(gap, dim=-1) ** p, torch.linalg.vector_norm(span, dim=-1) ** p
 
 
 def _scan(tiles: Clusters, groups: Clusters, f, g, eps: float, p: float, tau: float):
