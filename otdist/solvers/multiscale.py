@@ -360,10 +360,11 @@ def solve(x, y, a, b, eps: float, *, p: float, tol: float, max_iter: int, scalin
         missing = trunc.missing(f, g)
         while missing.numel() and trunc.refinements < MAX_REFINEMENTS:
             kept, refinements = (trunc.softmin.offsets, trunc.softmin.index), trunc.refinements + 1
-            trunc = None
+            trunc = None  # the old blocks are freed before the new ones are built
             merged = _merge(*kept, missing, groups.points.shape[0])
-            softmin = TileSoftmin(tiles, groups.points.to(dtype), *merged, p, dtype)
-            trunc = Truncation(tiles, groups, softmin, eps, truncation, p, refinements)
+            kept = None
+            trunc = Truncation(tiles, groups, TileSoftmin(tiles, groups.points.to(dtype), *merged, p, dtype), eps,
+                               truncation, p, refinements)
             pot = log_sinkhorn.solve(trunc.softmin, a_s, b_s, eps, scaling=0.0, eps_start=eps, tol=tol,
                                      max_iter=max(max_iter - n_iter, 1), symmetric=symmetric, progress=progress, g=g)
             f, g, n_iter = pot.f, pot.g, n_iter + pot.n_iter

@@ -269,3 +269,32 @@ def test_merge_adds_pairs_in_order(chunk, monkeypatch):
     assert out.dtype == torch.int32
     assert torch.equal(_kept_matrix(merged, out, count, m), kept | added)
     assert all(bool((out[s + 1:e] > out[s:e - 1]).all()) for s, e in zip(merged[:-1].tolist(), merged[1:].tolist()))
+
+
+def test_a_kept_set_missing_pairs_is_refined(monkeypatch):
+    """If a stage's kept set lacks pairs the test requires (here: the last column of every tile dropped), the
+    final audit finds them, the kept set grows, and the returned pair is certified: kernel <= exp(-tau) off
+    the kept set, and the values of the dense solver."""
+    monkeypatch.setattr(multiscale, "TILE_POINTS", 16)
+    scan = multiscale._kept
+
+    def lacking(*args):  # each tile's last column, while that column stays kept by another tile
+        offsets, index = scan(*args)
+        cover = torch.bincount(index.long())
+        keep = torch.ones(index.shape[0], dtype=torch.bool)
+        for s, e in zip(offsets[:-1].tolist(), offsets[1:].tolist()):
+            if e - s > 1 and cover[index[e - 1]] > 1:
+                keep[e - 1], cover[index[e - 1]] = False, cover[index[e - 1]] - 1
+        counts = (offsets[1:] - offsets[:-1]) - torch.bincount(
+            torch.repeat_interleave(torch.arange(offsets.shape[0] - 1), offsets[1:] - offsets[:-1])[~keep],
+            minlength=offsets.shape[0] - 1)
+        return torch.cat([offsets[:1], torch.cumsum(counts, 0)]), index[keep]
+
+    monkeypatch.setattr(multiscale, "_kept", lacking)
+    x, y, a, b = _problem(400, 400, 2, 0)
+    eps = 2e-3
+    pot, trunc = multiscale.solve(x, y, a, b, eps, p=2, tol=1e-8, max_iter=5000, scaling=0.5)
+    assert pot.converged and trunc.refinements >= 1 and 0 < trunc.kept_fraction < 1
+    cost = torch.cdist(x, y)[0] ** 2
+    exponent = (pot.f[0, :, None] + pot.g[0, None, :] - cost) / eps
+    assert float(exponent[~trunc.kept_mask()].max()) <= -trunc.truncation
