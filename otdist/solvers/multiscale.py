@@ -33,9 +33,9 @@ marginal error <= tol + 2 delta, its semi-dual value differs from the kept one b
 <P_eps, C> by at most the dropped cost bound.
 
 Truncation pays when the kernel is narrow against the clouds (small eps, d <= 3): uniform points in the
-unit cube at eps = 0.005, p = 2 keep about 13% of the pairs at n = 1e5 (about twice the pairs whose own
-kernel passes the test: the tiles' extent); at eps = 0.05 most pairs are kept and the online backend is
-faster.  No gradients: the values are computed from detached points.
+unit cube at eps = 0.005, p = 2 keep about 13% of the pairs at n = 1e5 (the pairs whose own kernel passes
+the test are about 7%; the rest is the tiles' extent); at eps = 0.05 most pairs are kept and the online
+backend is faster.  No gradients: the values are computed from detached points.
 """
 
 from __future__ import annotations
