@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from otdist.exceptions import InputError
-from otdist.solvers import _clusters, multiscale
+from otdist.solvers import _clusters, log_sinkhorn, multiscale, online
 from otdist.solvers._clusters import TileSoftmin, tree_clusters
 from otdist.solvers import sinkhorn as core
 from otdist.solvers import sinkhorn_ops as ops
@@ -298,3 +298,32 @@ def test_a_kept_set_missing_pairs_is_refined(monkeypatch):
     cost = torch.cdist(x, y)[0] ** 2
     exponent = (pot.f[0, :, None] + pot.g[0, None, :] - cost) / eps
     assert float(exponent[~trunc.kept_mask()].max()) <= -trunc.truncation
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1])
+def test_agrees_with_online_solver_at_5000_points(seed):
+    """The benchmark's problem (uniform points in the unit cube, d = 3, |x - y|^2, eps = 0.005) at n = 5000:
+    the multiscale values equal those of the online solver (every pair, same loop) within the bound of the
+    module docstring (errors e1 = e2 = TOL, dropped mass delta, first order in the potentials' range), and
+    within the project's 1e-4 relative target."""
+    n, eps, tol = 5000, 5e-3, 1e-6
+    gen = torch.Generator().manual_seed(seed)
+    x, y = (torch.rand(1, n, 3, generator=gen, dtype=torch.float64) for _ in range(2))
+    a = torch.full((1, n), 1.0 / n, dtype=torch.float64)
+    pot, trunc = multiscale.solve(x, y, a, a, eps, p=2, tol=tol, max_iter=5000, scaling=0.5)
+    assert pot.converged and trunc.kept_fraction < 0.5
+    centre = x[0].mean(dim=0)
+    rows = lambda i0, i1: _clusters.pair_cost(x[0, i0:i1], y[0], 2, centre)[None]  # noqa: E731
+    softmin = online.BlockSoftmin(rows, n, n, torch.float64)
+    dense = log_sinkhorn.solve(softmin, a, a, eps, scaling=0.5, eps_start=3.0, tol=tol, max_iter=5000)
+    assert dense.converged
+    f = softmin.rows(dense.g, a.log(), eps)
+    entropic = float((a * f).sum() + (a * dense.g).sum())
+    transport = float(online.plan_statistics(rows, n, n, a.log(), a.log(), f, dense.g, eps, False)[0])
+    mass, dropped_cost = trunc.dropped(pot)
+    scale = float(dense.g.max() - dense.g.min() + f.max() - f.min())
+    allowed = SAFETY * ((2 * tol + 2 * mass) * scale + eps * mass)
+    multi_entropic, multi_transport = float(trunc.entropic_cost(pot, a, a)), float(trunc.transport_cost(pot, a, a))
+    assert abs(multi_entropic - entropic) <= min(allowed, 1e-4 * abs(entropic))
+    assert abs(multi_transport - transport) <= min(allowed + dropped_cost, 1e-4 * abs(transport))
