@@ -120,9 +120,10 @@ def transport_cost(pot, cost, a, b):
 
 
 def symmetric_permutation(cost, a, b):
-    """``(pi, asymmetry)``: a column permutation with ``b[:, pi] == a`` (the identity first, then each
-    row's cheapest column) and max |C[:, :, pi] - C[:, :, pi]^T| over the batch; ``(None, inf)`` if
-    neither candidate permutes b into a.  O(B n m) time, O(B ASYMMETRY_BLOCK) memory.
+    """``(pi, asymmetry)``: a column permutation with ``b[:, pi] == a`` and max |C[:, :, pi] - C[:, :, pi]^T|
+    over the batch, the least of the candidates (the identity, then each row's cheapest column, or where
+    rows share their cheapest column, :func:`_nearest_matching`); ``(None, inf)`` if no candidate permutes b
+    into a.  O(B n m) time, O(B ASYMMETRY_BLOCK) memory.
 
     Where the asymmetry is 0, OT_eps(a, b) is OT_eps(a, a) for the cost C[:, :, pi] with g[:, pi] = f,
     which the averaged symmetric iteration solves.  Perturbing the cost by dC moves the plan's L1
@@ -137,10 +138,14 @@ def symmetric_permutation(cost, a, b):
     candidates = [torch.arange(m, device=cost.device)]
     nearest = cost.argmin(dim=2)
     if bool((nearest == nearest[:1]).all()):
-        candidates.append(_nearest_matching(cost[0], nearest[0], a[0], b[0]))
+        column_group = nearest[0, cost[0].argmin(dim=0)]
+        if int(torch.bincount(nearest[0], minlength=m).max()) == 1:
+            candidates.append(nearest[0])
+        elif torch.equal(torch.bincount(nearest[0], minlength=m), torch.bincount(column_group, minlength=m)):
+            candidates.append(_nearest_matching(nearest[0], column_group, a, b))
     found, least = None, math.inf
     for pi in candidates:
-        if int(torch.bincount(pi, minlength=m).max()) != 1 or not same_weights(b[:, pi], a):
+        if not same_weights(b[:, pi], a):
             continue
         asymmetry = _asymmetry(cost, pi)
         if asymmetry < least:
@@ -150,27 +155,30 @@ def symmetric_permutation(cost, a, b):
     return found, least
 
 
-def _nearest_matching(cost, nearest, a, b):
-    """Each row's cheapest column, duplicates shared out: rows with the same cheapest column (copies of one
-    point) form a group, and so do the columns whose cheapest row lies in that group; within a group, rows and
-    columns are paired in order of weight.  For a permuted copy with repeated points (whose rows all pick the
-    first copy), this is the permutation; otherwise the caller's checks reject it."""
+def _nearest_matching(row_group, column_group, a, b):
+    """The rows' cheapest columns with repeated points shared out, a permutation.
+
+    Rows with the same cheapest column (copies of one point, all picking its first copy) form a group, and so
+    do the columns whose cheapest row lies in that group (``column_group``, as many as the rows, checked by the
+    caller); within a group, rows and columns are paired in order of weight (ties broken by the weights of the
+    later problems of the batch, then by index).  For a permuted copy with repeated points this is the
+    permutation; for other problems it is one more candidate, scored like the others.
+    """
     import torch
 
-    row_order = _group_order(nearest, a)
-    column_group = nearest[cost.argmin(dim=0)]
-    column_order = _group_order(column_group, b)
-    pi = torch.empty_like(nearest)
-    pi[row_order] = column_order
+    pi = torch.empty_like(row_group)
+    pi[_group_order(row_group, a)] = _group_order(column_group, b)
     return pi
 
 
-def _group_order(group, weight):
-    """Indices sorted by (group, weight), ties kept in index order."""
+def _group_order(group, weights):
+    """Indices sorted by group, then by the weights (B, n) of batch element 0, 1, ..., then by index."""
     import torch
 
-    by_weight = torch.sort(weight, stable=True).indices
-    return by_weight[torch.sort(group[by_weight], stable=True).indices]
+    order = torch.arange(group.shape[0], device=group.device)
+    for key in (*weights.flip(0), group):
+        order = order[torch.sort(key[order], stable=True).indices]
+    return order
 
 
 def same_weights(u, v) -> bool:

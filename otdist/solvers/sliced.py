@@ -26,6 +26,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .._backend import is_torch, to_torch
+from ..exceptions import InputError
 from . import exact_1d
 
 #: Most steps of the max-sliced ascent on the sphere.
@@ -101,7 +102,11 @@ def _needs_graph(*arrays) -> bool:
 def _blocked_costs(x, y, a, b, p: float, theta, uniform: bool, blocks, progress: bool):
     """The slices' W_p^p (L,) of torch inputs that need gradients, with no per-direction array kept for the
     backward pass: each block's 1-D solves are rebuilt there and differentiated in the projections, whose
-    gradients are folded into the points' gradients in place (``addmm_``), with no (n, d) array per block."""
+    gradients are folded into the points' gradients in place (``addmm_``), with no (n, d) array per block.
+
+    The gradient is differentiable once: a second derivative (``create_graph=True``) raises instead of
+    silently leaving out the slices' curvature; a single block (few directions) keeps the full graph.
+    """
     import torch
 
     class BlockedSlices(torch.autograd.Function):
@@ -113,9 +118,16 @@ def _blocked_costs(x, y, a, b, p: float, theta, uniform: bool, blocks, progress:
 
         @staticmethod
         def backward(ctx, grad_costs):
+            if torch.is_grad_enabled():
+                per_block = blocks[0][1] - blocks[0][0]
+                raise InputError(
+                    f"sliced W over {blocks[-1][1]} directions is computed in {len(blocks)} blocks, whose gradient "
+                    "can be differentiated only once; got a request for a second derivative (create_graph=True). "
+                    f"Pass at most {per_block} directions per call (n_projections) and average the calls: one "
+                    "block keeps its whole graph.")
             points, weights, theta = ctx.saved_tensors[:2], ctx.saved_tensors[2:4], ctx.saved_tensors[4]
-            need_points, need_weights, need_theta = ctx.needs_input_grad[:2], ctx.needs_input_grad[2:4], \
-                ctx.needs_input_grad[4]
+            need_points, need_weights = ctx.needs_input_grad[:2], ctx.needs_input_grad[2:4]
+            need_theta = ctx.needs_input_grad[4]
             point_grads = [torch.zeros_like(t) if need else None for t, need in zip(points, need_points)]
             weight_grads = [None, None]
             theta_grad = torch.zeros_like(theta) if need_theta else None

@@ -145,7 +145,8 @@ def test_torch_weight_gradients_match_finite_differences():
 @pytest.mark.parametrize("ties", [False, True])
 def test_uniform_monotone_coupling_matches_the_staircase(seed, p, ties):
     """With equal sizes and uniform weights the coupling pairs the k-th smallest values (mass 1/n each): its cost
-    is scipy's / POT's W_p^p, and the staircase's coupling moves the same mass between the same sorted ranks."""
+    is POT's W_p^p and the staircase's cost, it is a permutation of each sample in sorted order with mass 1/n,
+    and its mass times the pairs' costs gives that W_p^p again."""
     from otdist.solvers import exact_1d
 
     rng = np.random.default_rng(seed)

@@ -295,6 +295,36 @@ def test_permuted_copy_with_repeated_points_is_found(seed):
     assert abs(value) <= 1e-12 * spread
 
 
+def test_cheapest_columns_that_permute_stay_a_candidate():
+    """Where each row's cheapest column already is a permutation (no repeated points), it is still the
+    candidate, whatever the columns' own cheapest rows: here its asymmetry 0.56 is returned, not None."""
+    from otdist.solvers.sinkhorn_ops import symmetric_permutation
+
+    x = np.array([[-1.0024784848170225], [0.7410603381473768], [-0.5284767664035155]])
+    y = np.array([[-0.36134461398363155], [0.28122373766407854], [-0.7287872795752866]])
+    w = np.array([0.5830418328895662, 0.11266165604664417, 0.3042965110637896])
+    cost, a, b = _problem(x, y, w, w[[2, 1, 0]])
+    pi, asymmetry = symmetric_permutation(cost, a, b)
+    np.testing.assert_array_equal(pi.numpy(), cost[0].argmin(dim=1).numpy())
+    expected = float((cost[0][:, pi] - cost[0][:, pi].T).abs().max())
+    assert asymmetry == pytest.approx(expected, rel=1e-15) and asymmetry > 0.5
+
+
+def test_repeated_points_in_a_batch_follow_every_problem_s_weights():
+    """Two problems on one cost whose copies of a point carry their weights in opposite orders: the copies
+    are paired by the weights of every problem, so the batch is found symmetric as each problem is alone."""
+    from otdist.solvers.sinkhorn_ops import same_weights, symmetric_permutation
+
+    x, perm = np.array([[0.0], [1.0], [1.0], [3.0]]), np.array([3, 2, 0, 1])
+    cost, _, _ = _problem(x, x[perm])
+    cost = cost.repeat(2, 1, 1)
+    a = torch.tensor([[0.1, 0.25, 0.25, 0.4], [0.1, 0.3, 0.2, 0.4]], dtype=torch.float64)
+    b = a[:, perm]
+    pi, asymmetry = symmetric_permutation(cost, a, b)
+    assert pi is not None and asymmetry == 0.0
+    assert same_weights(b[:, pi], a)
+
+
 def test_pinned_permuted_copy_with_zero_weights_is_zero():
     """The fuzz example: five zero-weight points, three of them at 0 with the unit mass."""
     import otdist
