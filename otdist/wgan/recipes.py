@@ -51,7 +51,10 @@ GP_RECIPES = {
                           lr_decay=True),
     "swissroll": Recipe(steps=6000, architecture=_points(128), data_scale=1.0, gp_weight=0.1, lr=1e-4),
     "digits": Recipe(steps=6000, architecture=IMAGES, gp_weight=10.0, betas=(0.0, 0.9)),
-    "flags": Recipe(steps=2000, architecture=IMAGES, gp_weight=10.0, betas=(0.0, 0.9)),
+    # Adam 3e-4 with beta_1 = 0.5, decayed to 0 over 4000 steps: layout confidence 0.886 and class KL 0.046 (seed
+    # 0), where the former 1e-4 with beta_1 = 0 ended at 0.72 and 0.36 after 2000 steps; at step 1600 of the same
+    # 4000-step decay, 1e-4 with beta_1 = 0 had 0.67 and 0.29, 3e-4 with beta_1 = 0.5 had 0.81 and 0.14.
+    "flags": Recipe(steps=4000, architecture=IMAGES, gp_weight=10.0, lr=3e-4, lr_decay=True),
 }
 #: Networks and steps of the other critics on 2-D data, with their own optimisers and unscaled data
 #: (the settings of their measurements in benchmarks/RESULTS.md).
