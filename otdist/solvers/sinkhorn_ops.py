@@ -138,11 +138,13 @@ def symmetric_permutation(cost, a, b):
     candidates = [torch.arange(m, device=cost.device)]
     nearest = cost.argmin(dim=2)
     if bool((nearest == nearest[:1]).all()):
-        column_group = nearest[0, cost[0].argmin(dim=0)]
-        if int(torch.bincount(nearest[0], minlength=m).max()) == 1:
+        row_counts = torch.bincount(nearest[0], minlength=m)
+        if int(row_counts.max()) == 1:
             candidates.append(nearest[0])
-        elif torch.equal(torch.bincount(nearest[0], minlength=m), torch.bincount(column_group, minlength=m)):
-            candidates.append(_nearest_matching(nearest[0], column_group, a, b))
+        else:
+            column_group = nearest[0, cost[0].argmin(dim=0)]
+            if torch.equal(row_counts, torch.bincount(column_group, minlength=m)):
+                candidates.append(_nearest_matching(nearest[0], column_group, a, b))
     found, least = None, math.inf
     for pi in candidates:
         if not same_weights(b[:, pi], a):
