@@ -73,12 +73,7 @@ def project(points, theta):
 
 def _slice_costs(x, y, a, b, p: float, theta, uniform: bool):
     """W_p^p along each direction (column) of ``theta``: shape (L,), all slices in one batched pass."""
-    return _slice_costs_projected(project(x, theta), project(y, theta), a, b, p, uniform)
-
-
-def _slice_costs_projected(u, v, a, b, p: float, uniform: bool):
-    """W_p^p between the rows of the projections ``u`` (L, n) and ``v`` (L, m): shape (L,)."""
-    return exact_1d.transport_cost(u, v, a, b, p, uniform=uniform)
+    return exact_1d.transport_cost(project(x, theta), project(y, theta), a, b, p, uniform=uniform)
 
 
 def projection_blocks(n_points: int, n_projections: int) -> list[tuple[int, int]]:
@@ -137,7 +132,7 @@ def _blocked_costs(x, y, a, b, p: float, theta, uniform: bool, blocks, progress:
                     projected = [project(t.detach(), block).requires_grad_(need or need_theta)
                                  for t, need in zip(points, need_points)]
                     leaves = [t.detach().requires_grad_(need) for t, need in zip(weights, need_weights)]
-                    costs = _slice_costs_projected(*projected, *leaves, p, uniform)
+                    costs = exact_1d.transport_cost(*projected, *leaves, p, uniform=uniform)
                     targets = [t for t in (*projected, *leaves) if t.requires_grad]
                     parts = iter(torch.autograd.grad(costs, targets, grad_costs[k0:k1], allow_unused=True))
                 for i, t in enumerate(projected):
