@@ -229,8 +229,8 @@ def _add_wgan(sub) -> None:
     train.add_argument("--data", choices=DATASETS, default="8gaussians")
     train.add_argument("--lipschitz", choices=CRITICS, default="gp", help="how the critic is kept 1-Lipschitz")
     train.add_argument("--steps", type=positive_int, help="generator steps (default: per dataset)")
-    train.add_argument("--n-critic", type=positive_int, default=5, help="critic steps per generator step")
-    train.add_argument("--batch-size", type=positive_int, default=256)
+    train.add_argument("--n-critic", type=positive_int, help="critic steps per generator step (default: per dataset)")
+    train.add_argument("--batch-size", type=positive_int, help="samples per batch (default: per dataset)")
     train.add_argument("--lr", type=float, help="learning rate (default: per dataset and critic, see otdist.wgan.recipes)")
     train.add_argument("--seed", type=seed_argument, default=0)
     train.add_argument("--eval-samples", type=positive_int, default=EVAL_SAMPLES,

@@ -26,6 +26,8 @@ class Recipe:
     optimiser: str = "adam"
     lr: float = 1e-4
     betas: tuple[float, float] = (0.5, 0.9)
+    n_critic: int = 5
+    batch_size: int = 256
     #: Both learning rates decay linearly from ``lr`` to 0 at the last step (as in the WGAN-GP image code).
     lr_decay: bool = False
 
@@ -68,7 +70,8 @@ def recipe(data: str, lipschitz: str) -> Recipe:
     if lipschitz == "gp":
         return base
     optimiser, lr, betas = CLIP_OPTIMISER if lipschitz == "clip" else LIPSCHITZ_OPTIMISER
-    architecture = base.architecture if base.architecture is IMAGES else OTHER_CRITIC_POINTS
-    steps = base.steps if base.architecture is IMAGES else OTHER_CRITIC_STEPS
-    return Recipe(steps=steps, architecture=architecture, gp_weight=base.gp_weight, optimiser=optimiser, lr=lr,
-                  betas=betas)
+    if base.architecture is IMAGES:  # the gp recipe's networks and budget
+        return Recipe(steps=base.steps, architecture=IMAGES, gp_weight=base.gp_weight, optimiser=optimiser, lr=lr,
+                      betas=betas, n_critic=base.n_critic, batch_size=base.batch_size)
+    return Recipe(steps=OTHER_CRITIC_STEPS, architecture=OTHER_CRITIC_POINTS, gp_weight=base.gp_weight,
+                  optimiser=optimiser, lr=lr, betas=betas)

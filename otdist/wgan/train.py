@@ -64,8 +64,8 @@ class Config:
     data: str = "8gaussians"
     lipschitz: str = "gp"
     steps: int | None = None
-    n_critic: int = 5
-    batch_size: int = 256
+    n_critic: int | None = None
+    batch_size: int | None = None
     lr: float | None = None
     clip_value: float = DEFAULT_CLIP
     gp_weight: float | None = None
@@ -86,8 +86,10 @@ class Config:
         eval_every = max(1, steps // 20) if self.eval_every is None else V.check_positive(self.eval_every, "eval_every", integer=True)
         checkpoint_every = (max(1, steps // 5) if self.checkpoint_every is None
                             else V.check_positive(self.checkpoint_every, "checkpoint_every", integer=True))
-        for name in ("n_critic", "batch_size", "eval_samples"):
-            V.check_positive(getattr(self, name), name, integer=True)
+        n_critic = defaults.n_critic if self.n_critic is None else V.check_positive(self.n_critic, "n_critic", integer=True)
+        batch_size = (defaults.batch_size if self.batch_size is None
+                      else V.check_positive(self.batch_size, "batch_size", integer=True))
+        V.check_positive(self.eval_samples, "eval_samples", integer=True)
         lr = defaults.lr if self.lr is None else V.check_positive(self.lr, "lr")
         V.check_positive(self.clip_value, "clip_value")
         gp_weight = defaults.gp_weight if self.gp_weight is None else V.check_positive(self.gp_weight, "gp_weight",
@@ -95,7 +97,7 @@ class Config:
         V.check_seed(self.seed)
         V.check_device(self.device)
         return dataclasses.replace(self, steps=int(steps), eval_every=int(eval_every), checkpoint_every=int(checkpoint_every),
-                                   lr=float(lr), gp_weight=float(gp_weight))
+                                   n_critic=int(n_critic), batch_size=int(batch_size), lr=float(lr), gp_weight=float(gp_weight))
 
 
 @dataclass

@@ -117,3 +117,21 @@ def test_without_decay_the_learning_rate_stays_the_configured_one():
     trainer.step = 25
     trainer.set_learning_rate()
     assert [g["lr"] for o in (trainer.c_opt, trainer.g_opt) for g in o.param_groups] == [3e-4, 3e-4]
+
+
+def test_critic_steps_and_batch_size_come_from_the_recipe_unless_given(monkeypatch):
+    import dataclasses
+
+    from otdist.wgan import recipes
+
+    monkeypatch.setitem(recipes.GP_RECIPES, "flags",
+                        dataclasses.replace(recipes.GP_RECIPES["flags"], n_critic=2, batch_size=48))
+    config = wgan.Config(data="flags").validated()
+    assert (config.n_critic, config.batch_size) == (2, 48)
+    assert wgan.Config(data="flags", lipschitz="clip").validated().batch_size == 48  # images keep the gp budget
+    given = wgan.Config(data="flags", n_critic=7, batch_size=16).validated()
+    assert (given.n_critic, given.batch_size) == (7, 16)
+    assert len(_Trainer(wgan.Config(data="flags", out="unused").validated())._real()) == 48  # a training batch
+    for bad in (0, -1, 2.5):
+        with pytest.raises(ValueError, match="n_critic"):
+            wgan.Config(data="flags", n_critic=bad).validated()
