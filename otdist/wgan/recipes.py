@@ -1,4 +1,5 @@
-"""Default training settings per dataset: networks, data rescaling, penalty weight, optimiser, steps.
+"""Default training settings per dataset: networks, data rescaling, penalty weight, optimiser, steps,
+critic steps and batch size.
 
 The 2-D settings start from the WGAN-GP toy code (Gulrajani et al., 2017: three hidden ReLU layers,
 a 2-D latent, lambda = 0.1, Adam with beta = (0.5, 0.9), 5 critic steps, data divided by 1.414 for

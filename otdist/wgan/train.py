@@ -86,7 +86,8 @@ class Config:
         eval_every = max(1, steps // 20) if self.eval_every is None else V.check_positive(self.eval_every, "eval_every", integer=True)
         checkpoint_every = (max(1, steps // 5) if self.checkpoint_every is None
                             else V.check_positive(self.checkpoint_every, "checkpoint_every", integer=True))
-        n_critic = defaults.n_critic if self.n_critic is None else V.check_positive(self.n_critic, "n_critic", integer=True)
+        n_critic = (defaults.n_critic if self.n_critic is None
+                    else V.check_positive(self.n_critic, "n_critic", integer=True))
         batch_size = (defaults.batch_size if self.batch_size is None
                       else V.check_positive(self.batch_size, "batch_size", integer=True))
         V.check_positive(self.eval_samples, "eval_samples", integer=True)

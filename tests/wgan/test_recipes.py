@@ -122,16 +122,29 @@ def test_without_decay_the_learning_rate_stays_the_configured_one():
 def test_critic_steps_and_batch_size_come_from_the_recipe_unless_given(monkeypatch):
     import dataclasses
 
+    from otdist import cli
     from otdist.wgan import recipes
 
     monkeypatch.setitem(recipes.GP_RECIPES, "flags",
                         dataclasses.replace(recipes.GP_RECIPES["flags"], n_critic=2, batch_size=48))
     config = wgan.Config(data="flags").validated()
     assert (config.n_critic, config.batch_size) == (2, 48)
-    assert wgan.Config(data="flags", lipschitz="clip").validated().batch_size == 48  # images keep the gp budget
+    clip = wgan.Config(data="flags", lipschitz="clip").validated()
+    assert (clip.n_critic, clip.batch_size) == (2, 48)  # images keep the gp budget
     given = wgan.Config(data="flags", n_critic=7, batch_size=16).validated()
     assert (given.n_critic, given.batch_size) == (7, 16)
     assert len(_Trainer(wgan.Config(data="flags", out="unused").validated())._real()) == 48  # a training batch
-    for bad in (0, -1, 2.5):
-        with pytest.raises(ValueError, match="n_critic"):
-            wgan.Config(data="flags", n_critic=bad).validated()
+    args = cli.build_parser().parse_args(["wgan", "train", "--data", "flags"])  # the CLI leaves them to the recipe
+    assert (args.n_critic, args.batch_size) == (None, None)
+    for name in ("n_critic", "batch_size"):
+        for bad in (0, -1, 2.5):
+            with pytest.raises(ValueError, match=name):
+                wgan.Config(data="flags", **{name: bad}).validated()
+
+
+@pytest.mark.parametrize("data", ["8gaussians", "25gaussians", "swissroll", "digits"])
+@pytest.mark.parametrize("lipschitz", ["gp", "clip"])
+def test_datasets_other_than_flags_keep_five_critic_steps_of_256(data, lipschitz):
+    """The settings their checkpoints were written with, so those resume unchanged."""
+    config = wgan.Config(data=data, lipschitz=lipschitz).validated()
+    assert (config.n_critic, config.batch_size) == (5, 256)
