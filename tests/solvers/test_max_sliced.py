@@ -58,7 +58,7 @@ def test_point_mass_against_a_cloud_gives_the_top_eigenvalue(seed, d):
     assert value == pytest.approx(expected, rel=PLANTED_REL)
 
 
-#: Two points far apart beside seven at the origin: the certified widening, 4 ulps per point of
+#: One point far from the origin in each measure beside seven at it: the certified widening, 4 ulps per point of
 #: diameter ** p = 42 ** 2, is 2.5e-11 on a W_2^2 of 0.125, more than BOUND_REL of the value.
 FAR_APART = np.array([[41.0, 0.0]] + [[0.0, 0.0]] * 7), np.array([[42.0, 0.0]] + [[0.0, 0.0]] * 7)
 
