@@ -41,6 +41,20 @@ def _check_duplicates(rho: np.ndarray, name: str, k: int) -> None:
         )
 
 
+def _unit_scale(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """x and y times the power of two that brings their largest |coordinate| into [0.5, 1).
+
+    The estimates depend on ratios of distances only, and the scaling is exact, so they are unchanged;
+    and inputs that differ by a power of two give the same distances bit for bit, also where the
+    squares of tiny coordinate differences underflow (a zero distance is a refused duplicate).
+    """
+    largest = max(float(np.abs(x).max(initial=0.0)), float(np.abs(y).max(initial=0.0)))
+    if not 0 < largest < np.inf:
+        return x, y
+    _, exponent = np.frexp(largest)
+    return np.ldexp(x, -exponent), np.ldexp(y, -exponent)
+
+
 def check_shared(x: np.ndarray, y: np.ndarray) -> None:
     """Refuse points present in both samples: their zero cross-distances bias the estimates downwards."""
     nearest, _ = cKDTree(y).query(x, k=1)
@@ -54,6 +68,7 @@ def check_shared(x: np.ndarray, y: np.ndarray) -> None:
 
 
 def kl(x: np.ndarray, y: np.ndarray, k: int) -> float:
+    x, y = _unit_scale(x, y)
     n, d = x.shape
     m = y.shape[0]
     check_shared(x, y)
@@ -79,6 +94,7 @@ def _js_equal_sizes(x: np.ndarray, y: np.ndarray, k: int) -> float:
 
 def js(x: np.ndarray, y: np.ndarray, k: int, seed=0) -> float:
     """JS(P, Q); for n ≠ m the average over parts of the larger sample paired with the smaller one."""
+    x, y = _unit_scale(x, y)
     check_shared(x, y)
     if len(x) == len(y):
         return float(_js_equal_sizes(x, y, k))

@@ -282,16 +282,16 @@ class _Run:
     def row_cost(self):
         """sum_j P_ij C_ij / a_i of the certified pair (overwrites the kernel).
 
-        The kernel is divided by its row masses before it meets the cost: a row of K near the top of its
-        precision (a zero-weight row's potential is unconstrained by the error) times C would overflow.
+        Each row K_ij b_j v_j is divided by its sum, the row's mass, before it meets the cost: every
+        entry is then at most 1.  A row of K near the top of its precision (a zero-weight row's
+        potential is unconstrained by the error) times C would overflow, and so would K_ij / mass_i
+        in a column of zero weight, which has no share of the mass.
         """
-        import torch
-
         f, g, error, mass, row_cost = self.final
         if mass is None:
             return row_cost
-        bv = (self.b * self.v)[:, :, None]
-        return torch.matmul(self.kernel.div_(mass[:, :, None]).mul_(self.cost), bv)[:, :, 0]
+        shares = self.kernel.mul_((self.b * self.v)[:, None, :]).div_(mass[:, :, None])
+        return shares.mul_(self.cost).sum(dim=2)
 
 
 def solve(cost, a, b, eps: float, *, scaling: float, eps_start: float, tol: float, max_iter: int,

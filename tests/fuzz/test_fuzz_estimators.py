@@ -15,9 +15,9 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from strategies import KINDS, as_float64, cases, check_scalar, emd_cost, examples, is_own_error
+from strategies import KINDS, Case, as_float64, cases, check_scalar, emd_cost, examples, is_own_error
 
 import otdist
 from otdist.neural.families import MAX_CORRECTION
@@ -58,10 +58,19 @@ def test_sample_estimators_are_finite_or_raise_their_own_error(divergence, metho
     check_scalar(value, case.container, case.dtype, allow_inf=_may_be_infinite(divergence, method))
 
 
+#: A coordinate of 7.7e-163 beside others of 7e-4: its square underflows to 0 at these units (a zero
+#: distance, refused as a point shared by x and y) but not at 4 times them.
+_XU = np.array([[0, 3.5e-4], [7e-4, 0], [0, 3.5e-4], [7e-4, 0], [0, 3.5e-4], [7.73e-163, 0], [0, 3.5e-4], [7e-4, 0]])
+_YU = np.zeros((16, 2))
+_YU[[4, 6, 9, 10, 11, 15], 1] = 7e-4
+UNDERFLOWING_SQUARE = Case("numpy", "float64", _XU, _YU, None, None, _XU, _YU, np.full(8, 1 / 8), np.full(16, 1 / 16))
+
+
 @pytest.mark.parametrize("divergence", ("kl", "js"))
 @settings(max_examples=examples())
 @given(case=cases(max_n=30, dims=(1, 2, 3), weights=False, min_n=7, kinds=(("numpy", "float64"),)),
        exponent=st.integers(-12, 12))
+@example(case=UNDERFLOWING_SQUARE, exponent=2)
 def test_knn_estimators_are_invariant_to_a_change_of_units(divergence, case, exponent):
     # Scaling by a power of two is exact, so every distance ratio is unchanged bit for bit.
     function = getattr(otdist, divergence)

@@ -108,10 +108,18 @@ _A16, _B16 = np.array([0, 0, 0, 1, 0, 0], dtype=np.float16), np.array([0, 0, 1, 
 FLOAT16_ROUNDING = Case("numpy", "float16", _X16, _Y16, _A16, _B16, _X16.astype(np.float64), _Y16.astype(np.float64),
                         _A16.astype(np.float64), _B16.astype(np.float64) / 2)
 
+#: A zero-weight row 100 eps from the only column of positive weight: its kernel row, divided by its
+#: denormal float32 mass, overflowed in the columns of zero weight, and inf * 0 made <P, C> NaN.
+_XD, _YD = np.zeros((4, 3), dtype=np.float16), np.zeros((5, 3), dtype=np.float16)
+_XD[1, 2] = _YD[0, 2] = 0.0005774
+_AD, _BD = np.array([0, 0, 0, 1], dtype=np.float16), np.array([0, 0, 0, 0, 1], dtype=np.float16)
+ZERO_WEIGHT_COLUMNS = Case("numpy", "float16", _XD, _YD, _AD, _BD, *(t.astype(np.float64) for t in (_XD, _YD, _AD, _BD)))
+
 
 @settings(max_examples=examples(2))
 @given(case=cases(), rel=TINY_TO_HUGE, p=ORDERS, relative=st.booleans())
 @example(case=ZERO_WEIGHT_ROWS, rel=10.0 ** -4.21875, p=1, relative=False)
+@example(case=ZERO_WEIGHT_COLUMNS, rel=0.01, p=1, relative=False)
 @example(case=FLOAT16_ROUNDING, rel=1.0, p=2, relative=False)
 def test_sinkhorn_is_sandwiched_between_the_exact_and_the_entropic_bound(case, rel, p, relative):
     epsilon, allowed, c_max, invalid = _epsilon(case, rel, p, relative)
