@@ -41,22 +41,29 @@ def _check_duplicates(rho: np.ndarray, name: str, k: int) -> None:
         )
 
 
-def _unit_scale(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """x and y times the power of two that brings their largest |coordinate| into [0.5, 1).
+#: Samples are scaled so that their largest |coordinate| lies in [2**(N-1), 2**N): squared distances of
+#: up to 2**20 coordinates stay finite, and only differences below 2**-1037 of it underflow when squared.
+SCALE_EXPONENT = 500
 
-    The estimates depend on ratios of distances only, and the scaling is exact, so they are unchanged;
-    and inputs that differ by a power of two give the same distances bit for bit, also where the
-    squares of tiny coordinate differences underflow (a zero distance is a refused duplicate).
+
+def _unit_scale(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """x and y times the power of two that brings their largest |coordinate| into [2**499, 2**500).
+
+    The estimates depend on ratios of distances only, and a power of two scales exactly (unless the
+    coordinates span more than the float64 exponent range), so they are unchanged; and inputs that
+    differ by a power of two give the same distances bit for bit, also where the square of a tiny
+    coordinate difference would underflow at the given units (a zero distance is a refused duplicate).
     """
     largest = max(float(np.abs(x).max(initial=0.0)), float(np.abs(y).max(initial=0.0)))
     if not 0 < largest < np.inf:
         return x, y
     _, exponent = np.frexp(largest)
-    return np.ldexp(x, -exponent), np.ldexp(y, -exponent)
+    return np.ldexp(x, SCALE_EXPONENT - exponent), np.ldexp(y, SCALE_EXPONENT - exponent)
 
 
 def check_shared(x: np.ndarray, y: np.ndarray) -> None:
     """Refuse points present in both samples: their zero cross-distances bias the estimates downwards."""
+    x, y = _unit_scale(x, y)
     nearest, _ = cKDTree(y).query(x, k=1)
     shared = int((nearest == 0).sum())
     if shared:

@@ -99,3 +99,26 @@ def test_a_grid_against_uniform_draws_is_not_clipped_and_warns():
             res = otdist.estimate(grid, uniform, divergence, "knn")
         assert res.value < -2 * res.standard_error
         assert otdist.kl(grid, uniform, method="knn") < 0 and otdist.js(grid, uniform, method="knn") < 0
+
+
+@pytest.mark.parametrize("name", ["kl", "js"])
+def test_units_never_decide_a_duplicate_on_any_entry_point(name):
+    """A coordinate difference of 7.7e-163 squares to 0 at these units, not at 4 times them: the direct
+    call, the registry's distance (its own preflight) and the estimate all treat both units alike."""
+    x = np.array([[0, 3.5e-4], [7e-4, 0], [0, 3.5e-4], [7e-4, 0], [0, 3.5e-4], [7.73e-163, 0], [0, 3.5e-4], [7e-4, 0]])
+    y = np.zeros((16, 2))
+    y[[4, 6, 9, 10, 11, 15], 1] = 7e-4
+    calls = (lambda s: getattr(otdist, name)(x * s, y * s, method="knn"),
+             lambda s: otdist.distance(x * s, y * s, metric=f"{name}_knn"))
+    for call in calls:
+        assert call(1.0) == call(4.0) == call(2.0**-20)
+
+
+def test_coordinates_far_apart_in_magnitude_keep_their_distances():
+    """Scaling to a common exponent must not make small coordinates subnormal (so their squares 0)."""
+    x, y = np.array([[1e150], [1e-160], [3e-160], [5e-160]]), np.array([[2e150], [2e-160], [4e-160], [7e-160]])
+    # The nearest neighbours of the small points are the small points; the distances are exact differences.
+    rho = np.array([1e150 - 5e-160, 2e-160, 2e-160, 2e-160])  # k = 1 within x
+    nu = np.array([1e150, 1e-160, 1e-160, 1e-160])  # k = 1 in y
+    expected = np.mean(np.log(nu / rho)) + np.log(4 / 3)
+    assert otdist.kl(x, y, method="knn", k=1) == pytest.approx(expected, rel=1e-12)
