@@ -89,7 +89,7 @@ def _rounding(problem: Problem) -> float:
     diagonal of the points' bounding box): the bounds are widened by it, so they hold in floating point."""
     x, y, _, _ = _numpy_problem(problem)
     extent = np.maximum(x.max(axis=0), y.max(axis=0)) - np.minimum(x.min(axis=0), y.min(axis=0))
-    diameter = float(np.linalg.norm(extent))
+    diameter = float(sliced.row_norms(extent[None, :])[0])  # np.linalg.norm squares, and underflows below 1e-154
     with overflow_checked():
         return ROUNDING_ULPS * (x.shape[0] + y.shape[0]) * np.finfo(np.float64).eps * diameter ** problem.p
 

@@ -256,11 +256,11 @@ def coupling_cost(x, y, a, b, p: float, theta: np.ndarray, *, uniform: bool = Fa
     coupling = exact_1d.monotone_coupling(x @ theta, y @ theta, a, b, p, uniform=uniform)
     distance = np.empty(coupling.mass.shape[0])
     for k0, k1 in pair_blocks(distance.shape[0], x.shape[1]):
-        distance[k0:k1] = _norms(x[coupling.u_index[k0:k1]] - y[coupling.v_index[k0:k1]])
+        distance[k0:k1] = row_norms(x[coupling.u_index[k0:k1]] - y[coupling.v_index[k0:k1]])
     return float(coupling.mass @ exact_1d.power(distance, p))
 
 
-def _norms(delta: np.ndarray) -> np.ndarray:
+def row_norms(delta: np.ndarray) -> np.ndarray:
     """The euclidean norm of each row, without underflow in the squares (rows below UNSCALED_NORM_MIN rescaled)."""
     distance = np.linalg.norm(delta, axis=1)
     small = np.flatnonzero(distance < UNSCALED_NORM_MIN)
