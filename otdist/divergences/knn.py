@@ -63,7 +63,11 @@ def _unit_scale(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def check_shared(x: np.ndarray, y: np.ndarray) -> None:
     """Refuse points present in both samples: their zero cross-distances bias the estimates downwards."""
-    x, y = _unit_scale(x, y)
+    _refuse_shared(*_unit_scale(x, y))
+
+
+def _refuse_shared(x: np.ndarray, y: np.ndarray) -> None:
+    """:func:`check_shared` on samples already brought to a common scale by :func:`_unit_scale`."""
     nearest, _ = cKDTree(y).query(x, k=1)
     shared = int((nearest == 0).sum())
     if shared:
@@ -78,7 +82,7 @@ def kl(x: np.ndarray, y: np.ndarray, k: int) -> float:
     x, y = _unit_scale(x, y)
     n, d = x.shape
     m = y.shape[0]
-    check_shared(x, y)
+    _refuse_shared(x, y)
     rho = _kth(cKDTree(x), x, k, skip_self=True)
     _check_duplicates(rho, "x", k)
     nu = _kth(cKDTree(y), x, k, skip_self=False)
@@ -102,7 +106,7 @@ def _js_equal_sizes(x: np.ndarray, y: np.ndarray, k: int) -> float:
 def js(x: np.ndarray, y: np.ndarray, k: int, seed=0) -> float:
     """JS(P, Q); for n ≠ m the average over parts of the larger sample paired with the smaller one."""
     x, y = _unit_scale(x, y)
-    check_shared(x, y)
+    _refuse_shared(x, y)
     if len(x) == len(y):
         return float(_js_equal_sizes(x, y, k))
     small, large = (x, y) if len(x) < len(y) else (y, x)
