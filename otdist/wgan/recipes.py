@@ -11,7 +11,7 @@ samples in the data's own units and the critic's logged estimate is converted ba
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .models import IMAGES, Architecture
 
@@ -73,8 +73,7 @@ def recipe(data: str, lipschitz: str) -> Recipe:
     if lipschitz == "gp":
         return base
     optimiser, lr, betas = CLIP_OPTIMISER if lipschitz == "clip" else LIPSCHITZ_OPTIMISER
-    if base.architecture is IMAGES:  # the gp recipe's networks and budget
-        return Recipe(steps=base.steps, architecture=IMAGES, gp_weight=base.gp_weight, optimiser=optimiser, lr=lr,
-                      betas=betas, n_critic=base.n_critic, batch_size=base.batch_size)
+    if base.architecture is IMAGES:  # the gp recipe's networks and budget, the critic's own optimiser
+        return replace(base, optimiser=optimiser, lr=lr, betas=betas, lr_decay=False)
     return Recipe(steps=OTHER_CRITIC_STEPS, architecture=OTHER_CRITIC_POINTS, gp_weight=base.gp_weight,
                   optimiser=optimiser, lr=lr, betas=betas)
